@@ -1,0 +1,358 @@
+//! The `portcullis` command line: every flag also reads `PORTCULLIS_<FLAG>` from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::api_keys::{self, ApiKey, ApiKeyKind, KeyEnv};
+use crate::clients::ClientMetadata;
+use crate::clock::unix_now;
+use crate::config::{self, Config};
+use crate::keys::KeyStore;
+use crate::secrets::random_id;
+use crate::store::{Store, redact_url};
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An OAuth 2.0 authorization server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct GlobalArgs {
+    /// sqlite://FILE (created when missing) or postgres://USER@HOST/DB. Also read from DATABASE_URL.
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory of the signing keys (PKCS#8 PEM, mode 0600), created when missing.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_KEYS_DIR",
+        default_value = "keys"
+    )]
+    pub keys_dir: PathBuf,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, global = true, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS", default_value_t = config::DEFAULT_ACCESS_TOKEN_TTL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    pub access_token_ttl_secs: i64,
+    /// Cache-Control max-age of the JWKS, in seconds; a rotated key waits this long before signing.
+    #[arg(long, global = true, env = "PORTCULLIS_JWKS_MAX_AGE_SECS", default_value_t = config::DEFAULT_JWKS_MAX_AGE_SECS,
+          value_parser = clap::value_parser!(i64).range(0..=86_400))]
+    pub jwks_max_age_secs: i64,
+    /// First part of API keys, as in pc_live_….
+    #[arg(long, global = true, env = "PORTCULLIS_API_KEY_PREFIX", default_value = api_keys::DEFAULT_PREFIX)]
+    pub api_key_prefix: String,
+}
+
+impl GlobalArgs {
+    fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "sqlite://portcullis.db".to_owned())
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Apply migrations, create a signing key when there is none, and serve.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+    /// See and rotate the token signing keys.
+    #[command(subcommand, name = "signing-keys")]
+    SigningKeys(SigningKeysCommand),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Issuer identifier (RFC 8414): the public base URL. Default: http://localhost:<port>.
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` of tokens requested without a `resource`. Default: the issuer.
+    #[arg(long, env = "PORTCULLIS_DEFAULT_AUDIENCE")]
+    pub default_audience: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (SPA, mobile): no secret, token_endpoint_auth_method none.
+        #[arg(long)]
+        public: bool,
+        /// Authenticate with client_secret_post instead of client_secret_basic.
+        #[arg(long, conflicts_with = "public")]
+        secret_post: bool,
+        /// An allowed grant type (repeatable): authorization_code, client_credentials, refresh_token.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// The scopes the client may ask for, space-delimited.
+        #[arg(long)]
+        scope: Option<String>,
+        /// An RFC 8707 resource (token audience) the client may ask for (repeatable).
+        #[arg(long = "resource")]
+        resources: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key; prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An admin key: manages Portcullis (admin API, client registration).
+        #[arg(long)]
+        admin: bool,
+        /// A test key (pc_test_…) rather than a live one.
+        #[arg(long)]
+        test: bool,
+        /// Print JSON: {"id": "...", "key": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SigningKeysCommand {
+    /// List the keys and their states.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new key, published at once, signing after the JWKS max-age (or --now).
+    Rotate {
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), String> {
+    let global = &cli.global;
+    if !api_keys::is_valid_prefix(&global.api_key_prefix) {
+        return Err("--api-key-prefix must be 1 to 16 ASCII letters or digits".into());
+    }
+    match &cli.command {
+        Command::Serve(args) => serve(global, args).await,
+        Command::Migrate => {
+            open_store(global).await?.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Clients(command) => clients(global, command).await,
+        Command::ApiKeys(command) => api_keys_command(global, command).await,
+        Command::SigningKeys(command) => signing_keys(global, command),
+    }
+}
+
+async fn open_store(global: &GlobalArgs) -> Result<Store, String> {
+    let url = global.database_url();
+    let store = Store::connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&url)))?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+fn open_keys(global: &GlobalArgs) -> Result<KeyStore, String> {
+    KeyStore::open(&global.keys_dir, global.access_token_ttl_secs).map_err(|e| e.to_string())
+}
+
+async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
+    let store = open_store(global).await?;
+    let keys = open_keys(global)?;
+    keys.ensure_key().map_err(|e| e.to_string())?;
+
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let issuer = match &args.issuer {
+        Some(issuer) => config::normalise_issuer(issuer)?,
+        None if address.ip().is_loopback() || address.ip().is_unspecified() => {
+            format!("http://localhost:{}", address.port())
+        }
+        None => format!("http://{address}"),
+    };
+    let config = Config {
+        default_audience: args
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| issuer.clone()),
+        issuer,
+        access_token_ttl_secs: global.access_token_ttl_secs,
+        jwks_max_age_secs: global.jwks_max_age_secs,
+        api_key_prefix: global.api_key_prefix.clone(),
+    };
+    crate::serve(listener, config, store, Arc::new(keys))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), String> {
+    let ClientsCommand::Create {
+        name,
+        redirect_uris,
+        public,
+        secret_post,
+        grant_types,
+        scope,
+        resources,
+        json,
+    } = command;
+    let method = if *public {
+        "none"
+    } else if *secret_post {
+        "client_secret_post"
+    } else {
+        "client_secret_basic"
+    };
+    let metadata = ClientMetadata {
+        client_name: Some(name.clone()),
+        redirect_uris: Some(redirect_uris.clone()),
+        grant_types: (!grant_types.is_empty()).then(|| grant_types.clone()),
+        response_types: None,
+        scope: scope.clone(),
+        token_endpoint_auth_method: Some(method.into()),
+        resources: Some(resources.clone()),
+    };
+    let valid = metadata.validate().map_err(|e| e.message().to_owned())?;
+    let store = open_store(global).await?;
+    let (client, secret) = valid.into_new_client(unix_now());
+    store
+        .insert_client(&client)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    if *json {
+        let mut out = client.metadata();
+        if let Some(secret) = &secret {
+            out["client_secret"] = secret.expose().into();
+        }
+        println!("{out}");
+    } else {
+        println!("client_id:     {}", client.id);
+        if let Some(secret) = &secret {
+            println!("client_secret: {}", secret.expose());
+            println!("(the secret is shown only now; store it safely)");
+        }
+    }
+    Ok(())
+}
+
+async fn api_keys_command(global: &GlobalArgs, command: &ApiKeysCommand) -> Result<(), String> {
+    let ApiKeysCommand::Create {
+        name,
+        admin,
+        test,
+        json,
+    } = command;
+    if !admin {
+        return Err("only admin keys can be created from the CLI so far: pass --admin".into());
+    }
+    if name.trim().is_empty() {
+        return Err("--name must not be empty".into());
+    }
+    let env = if *test { KeyEnv::Test } else { KeyEnv::Live };
+    let secret = api_keys::generate_key(&global.api_key_prefix, env);
+    let key = ApiKey {
+        id: random_id("key_"),
+        kind: ApiKeyKind::Admin,
+        name: name.trim().to_owned(),
+        display_prefix: api_keys::display_prefix(secret.expose()),
+        scope: String::new(),
+        created_at: unix_now(),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let store = open_store(global).await?;
+    store
+        .insert_api_key(&key, &secret.hash())
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    if *json {
+        println!("{}", json!({ "id": key.id, "key": secret.expose() }));
+    } else {
+        println!("id:  {}", key.id);
+        println!("key: {}", secret.expose());
+        println!("(the key is shown only now; store it safely)");
+    }
+    Ok(())
+}
+
+fn signing_keys(global: &GlobalArgs, command: &SigningKeysCommand) -> Result<(), String> {
+    let keys = open_keys(global)?;
+    match command {
+        SigningKeysCommand::List { json } => {
+            let statuses = keys.statuses();
+            if *json {
+                println!("{}", json!({ "keys": statuses }));
+            } else {
+                println!(
+                    "{:<44} {:<9} {:>12} {:>12}",
+                    "kid", "state", "activates_at", "unpublish_at"
+                );
+                for s in statuses {
+                    let unpublish = s.unpublish_at.map(|t| t.to_string()).unwrap_or_default();
+                    let state = format!("{:?}", s.state).to_lowercase();
+                    println!(
+                        "{:<44} {:<9} {:>12} {:>12}",
+                        s.kid, state, s.activates_at, unpublish
+                    );
+                }
+            }
+            Ok(())
+        }
+        SigningKeysCommand::Rotate { now } => {
+            let delay = if *now { 0 } else { global.jwks_max_age_secs };
+            let kid = keys.rotate(delay).map_err(|e| e.to_string())?;
+            println!(
+                "new key {kid}: published now, signing from {}",
+                unix_now() + delay
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `POST /register`: RFC 7591 dynamic client registration, authorized by an initial access
+//! token that is an admin API key.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::extract::{AdminAuthFailure, authenticate_admin};
+use crate::clients::{ClientMetadata, MetadataError};
+use crate::clock::unix_now;
+use crate::error::OAuthError;
+
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    authenticate_admin(&state, &headers)
+        .await
+        .map_err(|e| match e {
+            AdminAuthFailure::Missing => {
+                OAuthError::invalid_token("an initial access token is required")
+            }
+            AdminAuthFailure::Invalid => {
+                OAuthError::invalid_token("invalid, expired or revoked initial access token")
+            }
+            AdminAuthFailure::NotAdmin => {
+                OAuthError::insufficient_scope("this key may not register clients")
+            }
+            AdminAuthFailure::Store(e) => e.into(),
+        })?;
+
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::invalid_client_metadata(
+            "the body must be application/json",
+        ));
+    }
+    let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
+    })?;
+    let valid = metadata.validate().map_err(|e| match e {
+        MetadataError::InvalidRedirectUri(m) => OAuthError::invalid_redirect_uri(m),
+        MetadataError::InvalidClientMetadata(m) => OAuthError::invalid_client_metadata(m),
+    })?;
+
+    let (client, secret) = valid.into_new_client(unix_now());
+    state.store.insert_client(&client).await?;
+    tracing::info!(client_id = %client.id, "registered a client");
+
+    // RFC 7591 §3.2.1: the metadata, plus the secret this once.
+    let mut body = client.metadata();
+    if let Some(secret) = secret {
+        body["client_secret"] = secret.expose().into();
+        body["client_secret_expires_at"] = 0.into();
+    }
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -1,0 +1,176 @@
+//! `POST /token` (RFC 6749 §3.2): client authentication, then the grant.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AppState;
+use crate::clients::{Client, check_resource};
+use crate::clock::unix_now;
+use crate::error::OAuthError;
+use crate::oauth::access_token::{AccessTokenClaims, Audience};
+use crate::oauth::client_auth::{CredentialsError, PresentedCredentials};
+use crate::oauth::form::OAuthForm;
+use crate::oauth::scope::Scope;
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match issue(&state, &headers, &body).await {
+        Ok(response) => {
+            let mut response = Json(response).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    // RFC 6749 §3.2: the body is application/x-www-form-urlencoded.
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+
+    let client = authenticate_client(state, headers, &form).await?;
+    match grant_type {
+        "client_credentials" => client_credentials(state, &client, &form),
+        other => Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {other:?} is not supported here"
+        ))),
+    }
+}
+
+async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Client, OAuthError> {
+    let authorization = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| OAuthError::invalid_client(true))?,
+        ),
+    };
+    let credentials =
+        PresentedCredentials::from_request(authorization, form).map_err(|e| match e {
+            CredentialsError::MalformedBasic => OAuthError::invalid_client(true),
+            CredentialsError::SeveralMethods => {
+                OAuthError::invalid_request("use exactly one client authentication method")
+            }
+            CredentialsError::Missing => OAuthError::invalid_client(false),
+        })?;
+    let client = state.store.find_client(credentials.client_id()).await?;
+    match client {
+        Some(client) if credentials.authenticate(&client) => Ok(client),
+        _ => Err(OAuthError::invalid_client(credentials.used_basic())),
+    }
+}
+
+/// RFC 6749 §4.4: a confidential client asks for a token for itself.
+fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    form: &OAuthForm,
+) -> Result<TokenResponse, OAuthError> {
+    if client.is_public() || !client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let scope = granted_scope(client, form.get("scope"))?;
+    let audience = audience(state, client, form.resources())?;
+    let config = &state.config;
+    let claims = AccessTokenClaims::new(
+        &config.issuer,
+        &client.id,
+        &client.id,
+        audience,
+        &scope,
+        unix_now(),
+        config.access_token_ttl_secs,
+    );
+    let access_token = state.keys.active_key()?.sign_jwt(&claims).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        OAuthError::server_error()
+    })?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: config.access_token_ttl_secs,
+        scope: claims.scope,
+    })
+}
+
+/// RFC 6749 §3.3: the requested scope, which must be within the client's; none means the
+/// client's whole registered scope.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(client.scope.clone());
+    };
+    let scope = Scope::parse(requested).map_err(|e| OAuthError::invalid_scope(e.0))?;
+    if !scope.is_subset_of(&client.scope) {
+        return Err(OAuthError::invalid_scope(
+            "the requested scope exceeds the client's scope",
+        ));
+    }
+    Ok(scope)
+}
+
+/// RFC 8707: the requested resources become `aud`, each one the client must be allowed;
+/// without any, the configured default audience.
+fn audience(
+    state: &AppState,
+    client: &Client,
+    resources: &[String],
+) -> Result<Audience, OAuthError> {
+    if resources.is_empty() {
+        return Ok(Audience::One(state.config.default_audience.clone()));
+    }
+    let mut audience: Vec<String> = Vec::with_capacity(resources.len());
+    for resource in resources {
+        check_resource(resource).map_err(OAuthError::invalid_target)?;
+        if !client.resources.contains(resource) {
+            return Err(OAuthError::invalid_target(format!(
+                "this client may not request resource {resource:?}"
+            )));
+        }
+        if !audience.contains(resource) {
+            audience.push(resource.clone());
+        }
+    }
+    Ok(Audience::from_list(audience))
+}

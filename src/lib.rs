@@ -1,0 +1,56 @@
+//! Portcullis: an OAuth 2.0 authorization server.
+//!
+//! `cli` parses the command line; `http` serves the endpoints over the domain modules
+//! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`) and the database (`store`).
+
+pub mod api_keys;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod secrets;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use keys::KeyStore;
+use store::Store;
+
+/// Serves on `listener` until SIGTERM or SIGINT, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    store: Store,
+    keys: Arc<KeyStore>,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, issuer = %config.issuer, "portcullis listening on {address}, issuer {}", config.issuer);
+    keys.clone().spawn_reloader();
+    let state = Arc::new(http::AppContext {
+        config,
+        store: store.clone(),
+        keys,
+    });
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+}

@@ -1,0 +1,179 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::form::OAuthForm;
+use crate::clients::{AuthMethod, Client};
+use crate::secrets::secret_matches;
+
+/// The credentials a request presented, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedCredentials {
+    /// `Authorization: Basic` (client_secret_basic).
+    Basic { client_id: String, secret: String },
+    /// `client_id` and `client_secret` in the body (client_secret_post).
+    Post { client_id: String, secret: String },
+    /// `client_id` alone: a public client (none).
+    ClientIdOnly { client_id: String },
+}
+
+/// Why the presented credentials could not even be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsError {
+    /// The Authorization header was not valid Basic: `invalid_client` with a challenge.
+    MalformedBasic,
+    /// RFC 6749 §2.3: more than one authentication method in one request (`invalid_request`).
+    SeveralMethods,
+    /// No client identification at all (`invalid_client`).
+    Missing,
+}
+
+impl PresentedCredentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::ClientIdOnly { client_id } => client_id,
+        }
+    }
+
+    pub fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+
+    /// Reads the credentials from the `Authorization` header and the form.
+    pub fn from_request(
+        authorization: Option<&str>,
+        form: &OAuthForm,
+    ) -> Result<Self, CredentialsError> {
+        let body_id = form.get("client_id");
+        let body_secret = form.get("client_secret");
+        if let Some(header) = authorization {
+            let (client_id, secret) =
+                parse_basic(header).ok_or(CredentialsError::MalformedBasic)?;
+            if body_secret.is_some() {
+                return Err(CredentialsError::SeveralMethods);
+            }
+            // A body client_id that contradicts the header is an attempt at two identities.
+            if body_id.is_some_and(|id| id != client_id) {
+                return Err(CredentialsError::SeveralMethods);
+            }
+            return Ok(Self::Basic { client_id, secret });
+        }
+        match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(Self::Post {
+                client_id: id.into(),
+                secret: secret.into(),
+            }),
+            (Some(id), None) => Ok(Self::ClientIdOnly {
+                client_id: id.into(),
+            }),
+            (None, _) => Err(CredentialsError::Missing),
+        }
+    }
+
+    /// True when these credentials prove `client`'s identity by its registered method.
+    /// A client must authenticate the way it registered (RFC 7591 §2).
+    pub fn authenticate(&self, client: &Client) -> bool {
+        let presented_secret = match (self, client.auth_method) {
+            (Self::Basic { secret, .. }, AuthMethod::ClientSecretBasic)
+            | (Self::Post { secret, .. }, AuthMethod::ClientSecretPost) => secret,
+            (Self::ClientIdOnly { .. }, AuthMethod::None) => return true,
+            _ => return false,
+        };
+        client
+            .secret_hash
+            .as_deref()
+            .is_some_and(|hash| secret_matches(presented_secret, hash))
+    }
+}
+
+/// RFC 7617 Basic credentials, each half form-urlencoded as RFC 6749 §2.3.1 asks.
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let id = form_urldecode(id)?;
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, form_urldecode(secret)?))
+}
+
+fn form_urldecode(text: &str) -> Option<String> {
+    let pair = format!("v={text}");
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .or(Some(String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> OAuthForm {
+        OAuthForm::parse(body.as_bytes()).unwrap()
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded() {
+        let header = basic("my%20client", "s%3Acret+x");
+        let creds = PresentedCredentials::from_request(Some(&header), &form("")).unwrap();
+        assert_eq!(
+            creds,
+            PresentedCredentials::Basic {
+                client_id: "my client".into(),
+                secret: "s:cret x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_or_doubled_credentials_are_refused() {
+        let err = |h: Option<&str>, body: &str| {
+            PresentedCredentials::from_request(h, &form(body)).unwrap_err()
+        };
+        assert_eq!(err(Some("Basic !!!"), ""), CredentialsError::MalformedBasic);
+        assert_eq!(
+            err(Some("Bearer abc"), ""),
+            CredentialsError::MalformedBasic
+        );
+        assert_eq!(
+            err(Some(&basic("", "x")), ""),
+            CredentialsError::MalformedBasic
+        );
+        assert_eq!(
+            err(Some(&basic("a", "b")), "client_secret=c"),
+            CredentialsError::SeveralMethods
+        );
+        assert_eq!(
+            err(Some(&basic("a", "b")), "client_id=other"),
+            CredentialsError::SeveralMethods
+        );
+        assert_eq!(err(None, "client_secret=c"), CredentialsError::Missing);
+    }
+
+    #[test]
+    fn post_and_public_credentials() {
+        let creds =
+            PresentedCredentials::from_request(None, &form("client_id=a&client_secret=b")).unwrap();
+        assert!(matches!(creds, PresentedCredentials::Post { .. }));
+        let creds = PresentedCredentials::from_request(None, &form("client_id=a")).unwrap();
+        assert_eq!(
+            creds,
+            PresentedCredentials::ClientIdOnly {
+                client_id: "a".into()
+            }
+        );
+    }
+}

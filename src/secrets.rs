@@ -1,0 +1,122 @@
+//! Server-generated secrets: random strings, their stored hashes, and constant-time checks.
+//!
+//! Every secret Portcullis hands out (client secrets, API keys) is generated here with the
+//! operating system's CSPRNG, shown once, and stored only as a SHA-256 digest. A fast hash is
+//! right for these: they carry 256 bits of entropy, so there is nothing to brute-force.
+
+use std::fmt;
+
+use aws_lc_rs::{constant_time, digest, rand};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Characters needed for 256 bits of entropy in base62 (log2(62) ≈ 5.95 bits each).
+pub const SECRET_CHARS: usize = 43;
+
+/// Characters needed for 128 bits of entropy in base62: enough for unguessable identifiers.
+pub const ID_CHARS: usize = 22;
+
+/// A freshly generated secret. It is never printed by `Debug` or `Display`, so it cannot leak
+/// into a log line by accident; call [`Secret::expose`] where it is shown to its owner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one response that shows it to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest that is stored in place of the secret.
+    pub fn hash(&self) -> String {
+        hash_secret(&self.0)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `len` characters drawn uniformly from the base62 alphabet.
+pub fn random_base62(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rand::fill(&mut buf).expect("the operating system's random source is available");
+        // Rejection sampling keeps the distribution uniform: 248 = 4 * 62.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(BASE62[(b % 62) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Encodes `value` as exactly `width` base62 characters (most significant first).
+pub fn base62_fixed(mut value: u64, width: usize) -> String {
+    let mut chars = vec![b'0'; width];
+    for slot in chars.iter_mut().rev() {
+        *slot = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(chars).expect("base62 characters are ASCII")
+}
+
+/// A random identifier with a readable prefix, e.g. `key_3fZ…`. Not a secret.
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}{}", random_base62(ID_CHARS))
+}
+
+/// Lower-case hex SHA-256 of a secret: what the database stores.
+pub fn hash_secret(secret: &str) -> String {
+    hex(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+/// Checks a presented secret against a stored digest without leaking, through timing, how
+/// much of it matched.
+pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
+    let presented_hash = hash_secret(presented);
+    constant_time::verify_slices_are_equal(presented_hash.as_bytes(), stored_hash.as_bytes())
+        .is_ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_strings_have_the_requested_length_and_alphabet() {
+        let s = random_base62(SECRET_CHARS);
+        assert_eq!(s.len(), SECRET_CHARS);
+        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(s, random_base62(SECRET_CHARS));
+    }
+
+    #[test]
+    fn secrets_match_only_their_own_hash() {
+        let secret = Secret::new(random_base62(SECRET_CHARS));
+        let stored = secret.hash();
+        assert!(secret_matches(secret.expose(), &stored));
+        assert!(!secret_matches("wrong", &stored));
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn base62_fixed_pads_and_encodes() {
+        assert_eq!(base62_fixed(0, 3), "000");
+        assert_eq!(base62_fixed(61, 2), "0z");
+        assert_eq!(base62_fixed(62, 2), "10");
+    }
+}

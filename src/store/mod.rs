@@ -1,0 +1,126 @@
+//! All SQL lives here, behind async functions named for what they do.
+//!
+//! One schema serves SQLite (the embedded default) and PostgreSQL (scale-out) through sqlx's
+//! Any driver: queries use `$N` placeholders and only TEXT and BIGINT columns, which both
+//! databases accept. Writes that must not race are single statements.
+
+pub mod api_keys;
+pub mod clients;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyPool, ConnectOptions};
+
+/// Embedded at compile time: the binary carries its own schema.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a request waits for a pooled connection before it is told to come back later.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded: worth retrying later (HTTP 503).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique constraint refused the write.
+    #[error("already exists")]
+    Conflict,
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Anything else: a bug or a corrupt row (HTTP 500).
+    #[error("database error: {0}")]
+    Internal(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, or PostgreSQL shutting down.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("5" | "6" | "57P01" | "57P03")) =>
+            {
+                Self::Unavailable(e)
+            }
+            _ => Self::Internal(e),
+        }
+    }
+}
+
+/// The database: a pool shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `sqlite://FILE` (creating the file when missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let max_connections = if is_sqlite(url) {
+            prepare_sqlite_file(url).await?;
+            // SQLite has one writer at a time; a few connections serve concurrent readers.
+            4
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            16
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations; safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Creates the SQLite file when missing and switches it to WAL, which lets readers proceed
+/// while a writer commits (and lets the CLI write while a server runs). WAL mode is stored
+/// in the file, so every later connection uses it.
+async fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let connection = options.connect().await?;
+    sqlx::Connection::close(connection).await?;
+    Ok(())
+}
+
+/// A database URL fit for an error message or a log line: without its password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
