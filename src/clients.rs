@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::oauth::scope::Scope;
+use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
 
 /// RFC 7591 §2: how a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +295,27 @@ pub fn check_resource(resource: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl ValidMetadata {
+    /// A new client with a server-generated id and, unless public, a secret shown only now.
+    pub fn into_new_client(self, now: i64) -> (Client, Option<Secret>) {
+        let secret = (self.auth_method != AuthMethod::None)
+            .then(|| Secret::new(random_base62(SECRET_CHARS)));
+        let client = Client {
+            id: random_id(""),
+            name: self.name,
+            secret_hash: secret.as_ref().map(Secret::hash),
+            auth_method: self.auth_method,
+            redirect_uris: self.redirect_uris,
+            grant_types: self.grant_types,
+            scope: self.scope,
+            resources: self.resources,
+            created_at: now,
+            updated_at: now,
+        };
+        (client, secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,27 +370,5 @@ mod tests {
             metadata(serde_json::json!({"grant_types": ["client_credentials"], "scope": "a\"b"}))
                 .is_err()
         );
-    }
-}
-
-impl ValidMetadata {
-    /// A new client with a server-generated id and, unless public, a secret shown only now.
-    pub fn into_new_client(self, now: i64) -> (Client, Option<crate::secrets::Secret>) {
-        use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
-        let secret = (self.auth_method != AuthMethod::None)
-            .then(|| Secret::new(random_base62(SECRET_CHARS)));
-        let client = Client {
-            id: random_id(""),
-            name: self.name,
-            secret_hash: secret.as_ref().map(Secret::hash),
-            auth_method: self.auth_method,
-            redirect_uris: self.redirect_uris,
-            grant_types: self.grant_types,
-            scope: self.scope,
-            resources: self.resources,
-            created_at: now,
-            updated_at: now,
-        };
-        (client, secret)
     }
 }

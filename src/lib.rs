@@ -31,7 +31,10 @@ pub async fn serve(
     keys: Arc<KeyStore>,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    tracing::info!(%address, issuer = %config.issuer, "portcullis listening on {address}, issuer {}", config.issuer);
+    tracing::info!(
+        "portcullis listening on {address}, issuer {}",
+        config.issuer
+    );
     keys.clone().spawn_reloader();
     let state = Arc::new(http::AppContext {
         config,

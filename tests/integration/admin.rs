@@ -1,0 +1,302 @@
+//! The admin API: authentication, client management, and its error shape.
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Client, TestEnv};
+use crate::on_both_databases;
+
+on_both_databases!(
+    admin_api_requires_an_admin_key,
+    clients_can_be_managed,
+    invalid_admin_input_gets_the_admin_error_shape,
+    client_secrets_can_be_rotated,
+);
+
+fn assert_admin_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn admin_api_requires_an_admin_key(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    for token in [
+        None,
+        Some("garbage"),
+        Some("pc_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let mut request = env.http.get(env.url("/admin/clients"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_admin_error(&response.json().await.unwrap(), "UNAUTHORIZED");
+    }
+
+    // A valid key of another kind is authenticated but not allowed. No API creates one yet
+    // (API keys are their own issue), so it is written straight to the database.
+    let key = portcullis::api_keys::generate_key("pc", portcullis::api_keys::KeyEnv::Live);
+    let pool = env.db.pool().await;
+    sqlx::query(
+        "INSERT INTO api_keys (id, kind, name, key_hash, display_prefix, scope, created_at) \
+         VALUES ('key_service', 'service', 'svc', $1, 'pc_live_x', '', 0)",
+    )
+    .bind(key.hash())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let response = env
+        .http
+        .get(env.url("/admin/clients"))
+        .bearer_auth(key.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_admin_error(&response.json().await.unwrap(), "FORBIDDEN");
+    let response = env
+        .http
+        .post(env.url("/register"))
+        .bearer_auth(key.expose())
+        .json(&json!({"grant_types": ["client_credentials"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let response = env
+        .http
+        .get(env.url("/admin/nothing-here"))
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_admin_error(&response.json().await.unwrap(), "NOT_FOUND");
+}
+
+async fn clients_can_be_managed(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(&env.admin_key);
+    let created = env
+        .create_client(json!({
+            "client_name": "Web app",
+            "redirect_uris": ["https://app.example.com/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "profile",
+        }))
+        .await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["response_types"], json!(["code"]));
+
+    // Listing and reading never show the secret or its hash.
+    let list: Value = admin(env.http.get(env.url("/admin/clients")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = list.to_string();
+    assert!(listed.contains(&id));
+    assert!(!listed.contains(&secret));
+    assert!(!listed.contains(&portcullis::secrets::hash_secret(&secret)));
+    assert!(
+        list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("client_secret").is_none())
+    );
+    let shown: Value = admin(env.http.get(env.url(&format!("/admin/clients/{id}"))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["client_name"], "Web app");
+    assert!(shown.get("client_secret").is_none());
+
+    // Patch changes what is given and keeps the rest.
+    let response = admin(env.http.patch(env.url(&format!("/admin/clients/{id}"))))
+        .json(&json!({"client_name": "Web app 2", "scope": "profile email"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["client_name"], "Web app 2");
+    assert_eq!(patched["scope"], "email profile");
+    assert_eq!(
+        patched["redirect_uris"],
+        json!(["https://app.example.com/callback"])
+    );
+
+    // Paging.
+    for _ in 0..2 {
+        env.create_client(json!({"grant_types": ["client_credentials"]}))
+            .await;
+    }
+    let page: Value = admin(env.http.get(env.url("/admin/clients?limit=2")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["clients"].as_array().unwrap().len(), 2);
+    let after = page["next_after"].as_str().unwrap();
+    let rest: Value = admin(
+        env.http
+            .get(env.url(&format!("/admin/clients?limit=2&after={after}"))),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rest["clients"].as_array().unwrap().len(), 1);
+    assert!(rest["next_after"].is_null());
+
+    // Delete: 204, then 404, and its credentials stop working.
+    let cc = Client::from_created(
+        &env.create_client(json!({"grant_types": ["client_credentials"]}))
+            .await,
+    );
+    let response = admin(
+        env.http
+            .delete(env.url(&format!("/admin/clients/{}", cc.id))),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = admin(
+        env.http
+            .delete(env.url(&format!("/admin/clients/{}", cc.id))),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_admin_error(&response.json().await.unwrap(), "NOT_FOUND");
+    let response = env
+        .token(Some(&cc), &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(response.status(), 401);
+}
+
+async fn invalid_admin_input_gets_the_admin_error_shape(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let post = |body: &'static str, content_type: &'static str| {
+        env.http
+            .post(env.url("/admin/clients"))
+            .bearer_auth(&env.admin_key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            r#"{"redirect_uris": ["http://evil.example/cb"]}"#,
+            "application/json",
+            422,
+            "INVALID_INPUT",
+        ),
+        (
+            r#"{"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}"#,
+            "application/json",
+            422,
+            "INVALID_INPUT",
+        ),
+        (
+            r#"{"grant_types": 5}"#,
+            "application/json",
+            422,
+            "INVALID_INPUT",
+        ),
+        ("{not json", "application/json", 400, "MALFORMED_REQUEST"),
+        (
+            "client_name=x",
+            "application/x-www-form-urlencoded",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let response = post(body, content_type).await.unwrap();
+        assert_eq!(response.status(), status, "{body}");
+        assert_admin_error(&response.json().await.unwrap(), code);
+    }
+    let created = env
+        .create_client(json!({"grant_types": ["client_credentials"]}))
+        .await;
+    let id = created["client_id"].as_str().unwrap();
+    let response = env
+        .http
+        .patch(env.url(&format!("/admin/clients/{id}")))
+        .bearer_auth(&env.admin_key)
+        .json(&json!({"token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_admin_error(&response.json().await.unwrap(), "INVALID_INPUT");
+    let response = env
+        .http
+        .get(env.url("/admin/clients?limit=100000"))
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let response = env
+        .http
+        .get(env.url("/admin/clients?limit=abc"))
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_admin_error(&response.json().await.unwrap(), "INVALID_INPUT");
+}
+
+async fn client_secrets_can_be_rotated(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let old = env.service_client().await;
+    let response = env
+        .http
+        .post(env.url(&format!("/admin/clients/{}/secret", old.id)))
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let new = Client {
+        id: old.id.clone(),
+        secret: body["client_secret"].as_str().unwrap().to_owned(),
+    };
+    assert_ne!(new.secret, old.secret);
+    assert_eq!(
+        env.token(Some(&old), &[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        env.token(Some(&new), &[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,382 @@
+//! Test harness: a real `portcullis` process on a random port, on a fresh SQLite file or a
+//! fresh PostgreSQL database, driven over HTTP like any client would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+use sqlx::any::AnyPoolOptions;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// Where the PostgreSQL tests create their databases. Override with PORTCULLIS_TEST_POSTGRES_URL.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per database for each named `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+        }
+    };
+}
+
+/// A fresh database, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into())
+}
+
+async fn postgres_admin_exec(sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&postgres_admin_url())
+        .await
+        .expect(
+            "PostgreSQL must be reachable at PORTCULLIS_TEST_POSTGRES_URL (default 127.0.0.1:5432)",
+        );
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&pool)
+        .await
+        .expect(sql);
+    pool.close().await;
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("portcullis.db").display()),
+                postgres_name: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let name = format!(
+                    "pc_test_{}",
+                    portcullis::secrets::random_base62(12).to_lowercase()
+                );
+                postgres_admin_exec(&format!("CREATE DATABASE {name}")).await;
+                let mut url = url::Url::parse(&postgres_admin_url()).unwrap();
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    postgres_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    /// A direct connection, for tests that must set up what no API offers yet.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .unwrap()
+    }
+
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.postgres_name.take() {
+            // Drop runs outside any runtime we may block: use a thread with its own.
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(postgres_admin_exec(&format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// A running `portcullis serve` process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub issuer: String,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `portcullis serve` and waits until it listens.
+    pub fn start(db: &TestDb, keys_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("PORTCULLIS_DATABASE_URL", &db.url)
+            .env("PORTCULLIS_KEYS_DIR", keys_dir)
+            .env("PORTCULLIS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the portcullis binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split(',').next().unwrap().to_owned();
+                    let issuer = rest.split("issuer ").nth(1).unwrap().trim().to_owned();
+                    let _ = tx.send((addr, issuer));
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let (addr, issuer) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(found) => found,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            issuer,
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("server did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a `portcullis` CLI command on the given database and keys directory.
+pub fn cli(db: &TestDb, keys_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_KEYS_DIR", keys_dir)
+        .output()
+        .unwrap()
+}
+
+/// Runs a CLI command that must succeed and print JSON.
+pub fn cli_json(db: &TestDb, keys_dir: &Path, args: &[&str]) -> Value {
+    let out = cli(db, keys_dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// One database, one keys directory, one server, one admin key: the usual test setting.
+/// Fields drop in order: the servers stop before their database is removed.
+pub struct TestEnv {
+    pub server: Server,
+    pub keys_dir: PathBuf,
+    pub admin_key: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    _keys: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    pub async fn start_with(backend: Backend, server_args: &[&str]) -> Self {
+        let db = TestDb::new(backend).await;
+        let keys = tempfile::tempdir().unwrap();
+        let keys_dir = keys.path().join("keys");
+        let server = Server::start(&db, &keys_dir, server_args);
+        let admin = cli_json(
+            &db,
+            &keys_dir,
+            &[
+                "api-keys",
+                "create",
+                "--name",
+                "test admin",
+                "--admin",
+                "--json",
+            ],
+        );
+        Self {
+            server,
+            keys_dir,
+            admin_key: admin["key"].as_str().unwrap().to_owned(),
+            http: reqwest::Client::new(),
+            db,
+            _keys: keys,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// Another server process on the same database and keys directory.
+    pub fn start_replica(&self) -> Server {
+        Server::start(&self.db, &self.keys_dir, &[])
+    }
+
+    /// Creates a client through the admin API; returns its metadata with `client_secret`.
+    pub async fn create_client(&self, metadata: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url("/admin/clients"))
+            .bearer_auth(&self.admin_key)
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// A confidential client_credentials client with scope "read write".
+    pub async fn service_client(&self) -> Client {
+        let created = self
+            .create_client(json!({
+                "client_name": "backend",
+                "grant_types": ["client_credentials"],
+                "scope": "read write",
+                "resources": ["https://api.example.com", "https://billing.example.com"],
+            }))
+            .await;
+        Client::from_created(&created)
+    }
+
+    /// POST /token with a form body and optional Basic credentials.
+    pub async fn token(&self, basic: Option<&Client>, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.post(self.url("/token")).form(form);
+        if let Some(client) = basic {
+            request = request.basic_auth(&client.id, Some(&client.secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// A client's credentials.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Client {
+    pub fn from_created(created: &Value) -> Self {
+        Self {
+            id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: created["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// Verifies an RS256 access token against a JWKS document as a resource server would:
+/// signature by `kid`, `typ` at+jwt, issuer, audience and expiry. Returns the claims.
+pub fn verify_access_token(token: &str, jwks: &Value, issuer: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("a JWT header");
+    assert_eq!(header.alg, Algorithm::RS256);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
+    let kid = header.kid.expect("a kid");
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+    let jwk = set
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .expect("the token verifies against the JWKS")
+        .claims
+}
+
+/// The `kid` in a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+pub fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server over real HTTP, on SQLite and on PostgreSQL.
+
+mod common;
+
+mod admin;
+mod cli;
+mod discovery;
+mod keys;
+mod registration;
+mod replicas;
+mod token;

@@ -1,0 +1,87 @@
+//! Several `serve` processes on one database and keys directory act as one server.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Client, TestEnv, kid_of, kids, verify_access_token};
+use crate::on_both_databases;
+
+on_both_databases!(replicas_share_clients_and_keys);
+
+async fn replicas_share_clients_and_keys(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let replica = env.start_replica();
+
+    // Same JWKS from both.
+    let jwks_a = env.jwks().await;
+    let jwks_b: Value = env
+        .http
+        .get(replica.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks_a, jwks_b);
+
+    // A client created through one is served by the other, and tokens verify across them.
+    let client = Client::from_created(
+        &env.create_client(json!({"grant_types": ["client_credentials"]}))
+            .await,
+    );
+    let response = env
+        .http
+        .post(replica.url("/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    verify_access_token(token, &jwks_a, &replica.issuer, &replica.issuer);
+
+    // A rotation through one reaches the other within its rescan interval.
+    let rotated: Value = env
+        .http
+        .post(env.url("/admin/signing-keys/rotate"))
+        .bearer_auth(&env.admin_key)
+        .json(&json!({"activate": "now"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let mut replica_jwks = Value::Null;
+    for _ in 0..40 {
+        replica_jwks = env
+            .http
+            .get(replica.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if kids(&replica_jwks).contains(&new_kid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(replica_jwks, env.jwks().await);
+    let response = env
+        .http
+        .post(replica.url("/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(kid_of(body["access_token"].as_str().unwrap()), new_kid);
+}
