@@ -1,1 +1,232 @@
-fn main() {}
+//! client_credentials tokens/s over HTTP on loopback, next to the raw RS256 signing rate
+//! measured in the same run on the same machine.
+//!
+//! `cargo bench --bench client_credentials` (PostgreSQL from PORTCULLIS_TEST_POSTGRES_URL,
+//! default postgres://postgres@127.0.0.1:5432/postgres; set PORTCULLIS_BENCH_SKIP_POSTGRES=1 to
+//! measure SQLite only). Goal: tokens/s at least 60% of two cores' raw signing rate.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use portcullis::keys::SigningKey;
+use portcullis::oauth::access_token::{AccessTokenClaims, Audience};
+use portcullis::oauth::scope::Scope;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+const SIGN_SECONDS: f64 = 3.0;
+const LOAD_SECONDS: f64 = 8.0;
+const WARMUP_SECONDS: f64 = 1.0;
+const CONNECTIONS: usize = 32;
+
+fn main() {
+    println!("raw RS256 signing (kept aws-lc-rs key, RFC 9068 claims):");
+    let one_core = sign_rate(1);
+    let two_cores = sign_rate(2);
+    println!("  1 thread : {one_core:>8.0} signs/s");
+    println!("  2 threads: {two_cores:>8.0} signs/s   (baseline)");
+
+    let mut backends = vec![("sqlite", None)];
+    if std::env::var("PORTCULLIS_BENCH_SKIP_POSTGRES").is_err() {
+        backends.push(("postgres", Some(postgres_admin_url())));
+    }
+    for (name, postgres) in backends {
+        let result = http_rate(postgres.as_deref());
+        println!(
+            "client_credentials over HTTP, {name:<8}: {:>8.0} tokens/s  p50 {:.2} ms  p99 {:.2} ms  = {:.0}% of raw 2-core signing",
+            result.rate,
+            result.p50_ms,
+            result.p99_ms,
+            100.0 * result.rate / two_cores
+        );
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Signs as the server does, on `threads` threads at once, for SIGN_SECONDS.
+fn sign_rate(threads: usize) -> f64 {
+    let (key, _) = SigningKey::generate().expect("key generation");
+    let key = Arc::new(key);
+    let scope = Scope::parse("read write").unwrap();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let key = key.clone();
+            let scope = scope.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while start.elapsed().as_secs_f64() < SIGN_SECONDS {
+                    let claims = AccessTokenClaims::new(
+                        "http://localhost:8080",
+                        "client",
+                        "client",
+                        Audience::One("http://localhost:8080".into()),
+                        &scope,
+                        1_800_000_000,
+                        3600,
+                    );
+                    std::hint::black_box(key.sign_jwt(&claims).unwrap());
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+struct LoadResult {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn http_rate(postgres_admin: Option<&str>) -> LoadResult {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (database_url, pg_name) = match postgres_admin {
+        None => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            None,
+        ),
+        Some(admin) => {
+            let name = format!("pc_bench_{}", std::process::id());
+            runtime.block_on(pg_exec(admin, &format!("CREATE DATABASE {name}")));
+            let mut url = url::Url::parse(admin).unwrap();
+            url.set_path(&name);
+            (url.to_string(), Some(name))
+        }
+    };
+    let keys_dir = dir.path().join("keys");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("PORTCULLIS_DATABASE_URL", &database_url)
+            .env("PORTCULLIS_KEYS_DIR", &keys_dir)
+            .env("PORTCULLIS_LOG", "warn,portcullis=info");
+        command
+    };
+    let mut server = run(&["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let out = run(&[
+        "clients",
+        "create",
+        "--name",
+        "bench",
+        "--grant-type",
+        "client_credentials",
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client JSON");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+    let result = runtime.block_on(load(format!("http://{address}/token"), id, secret));
+    let _ = server.kill();
+    let _ = server.wait();
+    if let (Some(admin), Some(name)) = (postgres_admin, pg_name) {
+        runtime.block_on(pg_exec(
+            admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ));
+    }
+    result
+}
+
+/// CONNECTIONS clients in a closed loop; counts only 200s, and fails on anything else.
+async fn load(url: String, id: String, secret: String) -> LoadResult {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let measuring = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (http, url, id, secret) = (http.clone(), url.clone(), id.clone(), secret.clone());
+        let (measuring, done, count) = (measuring.clone(), done.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let response = http
+                    .post(&url)
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "{}",
+                    response.text().await.unwrap_or_default()
+                );
+                response.bytes().await.unwrap();
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed());
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(WARMUP_SECONDS)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(LOAD_SECONDS)).await;
+    let total = count.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    measuring.store(false, Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
+    let mut latencies: Vec<Duration> = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    LoadResult {
+        rate: total as f64 / elapsed,
+        p50_ms: pct(0.50).as_secs_f64() * 1000.0,
+        p99_ms: pct(0.99).as_secs_f64() * 1000.0,
+    }
+}
+
+async fn pg_exec(admin_url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}

@@ -88,6 +88,44 @@ struct KeySet {
     keys: Vec<LoadedKey>,
 }
 
+impl KeySet {
+    /// The state of each key (in the set's order) at `now`.
+    fn statuses(&self, now: i64, token_ttl_secs: i64) -> Vec<KeyStatus> {
+        let active_index = self
+            .keys
+            .iter()
+            .rposition(|k| k.schedule.activates_at <= now);
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let (state, unpublish_at) = match active_index {
+                    Some(a) if i < a => {
+                        // It signed until its successor activated; its tokens live on after that.
+                        let successor = self.keys[i + 1].schedule.activates_at;
+                        let until = successor + token_ttl_secs + RETIREMENT_LEEWAY_SECS;
+                        let state = if now < until {
+                            KeyState::Retiring
+                        } else {
+                            KeyState::Retired
+                        };
+                        (state, Some(until))
+                    }
+                    Some(a) if i == a => (KeyState::Active, None),
+                    _ => (KeyState::Pending, None),
+                };
+                KeyStatus {
+                    kid: k.key.kid().to_owned(),
+                    state,
+                    created_at: k.schedule.created_at_ms / 1000,
+                    activates_at: k.schedule.activates_at,
+                    unpublish_at,
+                }
+            })
+            .collect()
+    }
+}
+
 /// The signing keys of one keys directory, reloaded from disk as they change.
 pub struct KeyStore {
     dir: PathBuf,
@@ -270,56 +308,19 @@ impl KeyStore {
 
     /// Every key with its state at this moment, oldest first.
     pub fn statuses(&self) -> Vec<KeyStatus> {
-        let set = self.snapshot();
-        let now = unix_now();
-        let active_index = set
-            .keys
-            .iter()
-            .rposition(|k| k.schedule.activates_at <= now);
-        set.keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let (state, unpublish_at) = match active_index {
-                    Some(a) if i < a => {
-                        // Signed until its successor activated.
-                        let successor = set.keys[i + 1].schedule.activates_at;
-                        let until = successor + self.token_ttl_secs + RETIREMENT_LEEWAY_SECS;
-                        let state = if now < until {
-                            KeyState::Retiring
-                        } else {
-                            KeyState::Retired
-                        };
-                        (state, Some(until))
-                    }
-                    Some(a) if i == a => (KeyState::Active, None),
-                    _ => (KeyState::Pending, None),
-                };
-                KeyStatus {
-                    kid: k.key.kid().to_owned(),
-                    state,
-                    created_at: k.schedule.created_at_ms / 1000,
-                    activates_at: k.schedule.activates_at,
-                    unpublish_at,
-                }
-            })
-            .collect()
+        self.snapshot().statuses(unix_now(), self.token_ttl_secs)
     }
 
     /// The JWKS document (RFC 7517 §5): every published key's public part.
     pub fn jwks(&self) -> serde_json::Value {
         let set = self.snapshot();
-        let published: Vec<String> = self
-            .statuses()
-            .into_iter()
-            .filter(|s| s.state != KeyState::Retired)
-            .map(|s| s.kid)
-            .collect();
+        let statuses = set.statuses(unix_now(), self.token_ttl_secs);
         let keys: Vec<&serde_json::Value> = set
             .keys
             .iter()
-            .filter(|k| published.iter().any(|kid| kid == k.key.kid()))
-            .map(|k| k.key.public_jwk())
+            .zip(&statuses)
+            .filter(|(_, status)| status.state != KeyState::Retired)
+            .map(|(k, _)| k.key.public_jwk())
             .collect();
         serde_json::json!({ "keys": keys })
     }

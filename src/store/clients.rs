@@ -48,7 +48,7 @@ impl Store {
         row.map(|r| client_from_row(&r)).transpose()
     }
 
-    /// Clients in creation order, `limit` at a time, after the client `after` (keyset paging).
+    /// Clients in id order, `limit` at a time, after the client `after` (keyset paging).
     pub async fn list_clients(
         &self,
         after: Option<&str>,

@@ -44,15 +44,22 @@ impl From<sqlx::Error> for StoreError {
                 Self::Unavailable(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, or PostgreSQL shutting down.
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("5" | "6" | "57P01" | "57P03")) =>
-            {
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient_code) => {
                 Self::Unavailable(e)
             }
             _ => Self::Internal(e),
         }
     }
+}
+
+/// Error codes that mean "try again later" rather than "this request is wrong": SQLite's BUSY
+/// and LOCKED (after the busy timeout), and PostgreSQL's SQLSTATE classes 08 (connection
+/// exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown).
+fn is_transient_code(code: &str) -> bool {
+    matches!(code, "5" | "6")
+        || ["08", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class))
 }
 
 /// The database: a pool shared by every request.

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod discovery;
 mod keys;
+mod outage;
 mod registration;
 mod replicas;
 mod token;

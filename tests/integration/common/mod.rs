@@ -90,6 +90,15 @@ impl TestDb {
         }
     }
 
+    /// A database someone else created and removes (e.g. the same one through a proxy).
+    pub fn existing(url: String) -> Self {
+        Self {
+            url,
+            postgres_name: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// A direct connection, for tests that must set up what no API offers yet.
     pub async fn pool(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
