@@ -1,5 +1,6 @@
 //! The admin API: authentication, client management, and its error shape.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Backend, Client, TestEnv};
@@ -71,9 +72,7 @@ async fn admin_api_requires_an_admin_key(backend: Backend) {
     assert_eq!(response.status(), 403);
 
     let response = env
-        .http
-        .get(env.url("/admin/nothing-here"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::GET, "/admin/nothing-here")
         .send()
         .await
         .unwrap();
@@ -83,7 +82,6 @@ async fn admin_api_requires_an_admin_key(backend: Backend) {
 
 async fn clients_can_be_managed(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(&env.admin_key);
     let created = env
         .create_client(json!({
             "client_name": "Web app",
@@ -97,7 +95,8 @@ async fn clients_can_be_managed(backend: Backend) {
     assert_eq!(created["response_types"], json!(["code"]));
 
     // Listing and reading never show the secret or its hash.
-    let list: Value = admin(env.http.get(env.url("/admin/clients")))
+    let list: Value = env
+        .admin(Method::GET, "/admin/clients")
         .send()
         .await
         .unwrap()
@@ -115,7 +114,8 @@ async fn clients_can_be_managed(backend: Backend) {
             .iter()
             .all(|c| c.get("client_secret").is_none())
     );
-    let shown: Value = admin(env.http.get(env.url(&format!("/admin/clients/{id}"))))
+    let shown: Value = env
+        .admin(Method::GET, &format!("/admin/clients/{id}"))
         .send()
         .await
         .unwrap()
@@ -126,7 +126,8 @@ async fn clients_can_be_managed(backend: Backend) {
     assert!(shown.get("client_secret").is_none());
 
     // Patch changes what is given and keeps the rest.
-    let response = admin(env.http.patch(env.url(&format!("/admin/clients/{id}"))))
+    let response = env
+        .admin(Method::PATCH, &format!("/admin/clients/{id}"))
         .json(&json!({"client_name": "Web app 2", "scope": "profile email"}))
         .send()
         .await
@@ -145,7 +146,8 @@ async fn clients_can_be_managed(backend: Backend) {
         env.create_client(json!({"grant_types": ["client_credentials"]}))
             .await;
     }
-    let page: Value = admin(env.http.get(env.url("/admin/clients?limit=2")))
+    let page: Value = env
+        .admin(Method::GET, "/admin/clients?limit=2")
         .send()
         .await
         .unwrap()
@@ -154,16 +156,17 @@ async fn clients_can_be_managed(backend: Backend) {
         .unwrap();
     assert_eq!(page["clients"].as_array().unwrap().len(), 2);
     let after = page["next_after"].as_str().unwrap();
-    let rest: Value = admin(
-        env.http
-            .get(env.url(&format!("/admin/clients?limit=2&after={after}"))),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let rest: Value = env
+        .admin(
+            Method::GET,
+            &format!("/admin/clients?limit=2&after={after}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rest["clients"].as_array().unwrap().len(), 1);
     assert!(rest["next_after"].is_null());
 
@@ -172,21 +175,17 @@ async fn clients_can_be_managed(backend: Backend) {
         &env.create_client(json!({"grant_types": ["client_credentials"]}))
             .await,
     );
-    let response = admin(
-        env.http
-            .delete(env.url(&format!("/admin/clients/{}", cc.id))),
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/clients/{}", cc.id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
-    let response = admin(
-        env.http
-            .delete(env.url(&format!("/admin/clients/{}", cc.id))),
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/clients/{}", cc.id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     assert_admin_error(&response.json().await.unwrap(), "NOT_FOUND");
     let response = env
@@ -198,9 +197,7 @@ async fn clients_can_be_managed(backend: Backend) {
 async fn invalid_admin_input_gets_the_admin_error_shape(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let post = |body: &'static str, content_type: &'static str| {
-        env.http
-            .post(env.url("/admin/clients"))
-            .bearer_auth(&env.admin_key)
+        env.admin(Method::POST, "/admin/clients")
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -242,9 +239,7 @@ async fn invalid_admin_input_gets_the_admin_error_shape(backend: Backend) {
         .await;
     let id = created["client_id"].as_str().unwrap();
     let response = env
-        .http
-        .patch(env.url(&format!("/admin/clients/{id}")))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::PATCH, &format!("/admin/clients/{id}"))
         .json(&json!({"token_endpoint_auth_method": "none"}))
         .send()
         .await
@@ -252,17 +247,13 @@ async fn invalid_admin_input_gets_the_admin_error_shape(backend: Backend) {
     assert_eq!(response.status(), 422);
     assert_admin_error(&response.json().await.unwrap(), "INVALID_INPUT");
     let response = env
-        .http
-        .get(env.url("/admin/clients?limit=100000"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::GET, "/admin/clients?limit=100000")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
     let response = env
-        .http
-        .get(env.url("/admin/clients?limit=abc"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::GET, "/admin/clients?limit=abc")
         .send()
         .await
         .unwrap();
@@ -274,9 +265,7 @@ async fn client_secrets_can_be_rotated(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let old = env.service_client().await;
     let response = env
-        .http
-        .post(env.url(&format!("/admin/clients/{}/secret", old.id)))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::POST, &format!("/admin/clients/{}/secret", old.id))
         .send()
         .await
         .unwrap();

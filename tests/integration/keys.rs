@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Backend, Server, TestEnv, cli, kid_of, kids, verify_access_token};
@@ -58,9 +59,7 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     let old_token = access_token(&env, &client).await;
 
     let response = env
-        .http
-        .post(env.url("/admin/signing-keys/rotate"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::POST, "/admin/signing-keys/rotate")
         .json(&json!({"activate": "now"}))
         .send()
         .await
@@ -78,9 +77,7 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     verify_access_token(&new_token, &jwks, &env.server.issuer, &env.server.issuer);
 
     let list: Value = env
-        .http
-        .get(env.url("/admin/signing-keys"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::GET, "/admin/signing-keys")
         .send()
         .await
         .unwrap()
@@ -101,9 +98,7 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     for bad in [json!({"activate": "later"}), json!({"unknown": 1})] {
         let response = env
-            .http
-            .post(env.url("/admin/signing-keys/rotate"))
-            .bearer_auth(&env.admin_key)
+            .admin(Method::POST, "/admin/signing-keys/rotate")
             .json(&bad)
             .send()
             .await
@@ -117,9 +112,7 @@ async fn scheduled_rotation_publishes_before_signing(backend: Backend) {
     let client = env.service_client().await;
     let before = access_token(&env, &client).await;
     let response = env
-        .http
-        .post(env.url("/admin/signing-keys/rotate"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::POST, "/admin/signing-keys/rotate")
         .send()
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! POST /register (RFC 7591), authorized by an admin API key as initial access token.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Backend, Client, TestEnv};
@@ -137,9 +138,7 @@ async fn bad_metadata_is_refused(backend: Backend) {
     }
     // Not JSON at all.
     let response = env
-        .http
-        .post(env.url("/register"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::POST, "/register")
         .header("content-type", "application/json")
         .body("{not json")
         .send()

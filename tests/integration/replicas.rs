@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Backend, Client, TestEnv, kid_of, kids, verify_access_token};
@@ -15,15 +16,7 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
 
     // Same JWKS from both.
     let jwks_a = env.jwks().await;
-    let jwks_b: Value = env
-        .http
-        .get(replica.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_b: Value = env.jwks_at(&replica.base).await;
     assert_eq!(jwks_a, jwks_b);
 
     // A client created through one is served by the other, and tokens verify across them.
@@ -32,13 +25,12 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
             .await,
     );
     let response = env
-        .http
-        .post(replica.url("/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+        .token_at(
+            &replica.base,
+            Some(&client),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
@@ -46,9 +38,7 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
 
     // A rotation through one reaches the other within its rescan interval.
     let rotated: Value = env
-        .http
-        .post(env.url("/admin/signing-keys/rotate"))
-        .bearer_auth(&env.admin_key)
+        .admin(Method::POST, "/admin/signing-keys/rotate")
         .json(&json!({"activate": "now"}))
         .send()
         .await
@@ -59,15 +49,7 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     let mut replica_jwks = Value::Null;
     for _ in 0..40 {
-        replica_jwks = env
-            .http
-            .get(replica.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        replica_jwks = env.jwks_at(&replica.base).await;
         if kids(&replica_jwks).contains(&new_kid) {
             break;
         }
@@ -75,13 +57,12 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
     }
     assert_eq!(replica_jwks, env.jwks().await);
     let response = env
-        .http
-        .post(replica.url("/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+        .token_at(
+            &replica.base,
+            Some(&client),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(kid_of(body["access_token"].as_str().unwrap()), new_kid);
 }

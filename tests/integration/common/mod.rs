@@ -292,9 +292,7 @@ impl TestEnv {
     /// Creates a client through the admin API; returns its metadata with `client_secret`.
     pub async fn create_client(&self, metadata: Value) -> Value {
         let response = self
-            .http
-            .post(self.url("/admin/clients"))
-            .bearer_auth(&self.admin_key)
+            .admin(reqwest::Method::POST, "/admin/clients")
             .json(&metadata)
             .send()
             .await
@@ -316,9 +314,26 @@ impl TestEnv {
         Client::from_created(&created)
     }
 
+    /// A request to this server authenticated with the admin key.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_key)
+    }
+
     /// POST /token with a form body and optional Basic credentials.
     pub async fn token(&self, basic: Option<&Client>, form: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.http.post(self.url("/token")).form(form);
+        self.token_at(&self.server.base, basic, form).await
+    }
+
+    /// POST /token on the server at `base` (this one or a replica).
+    pub async fn token_at(
+        &self,
+        base: &str,
+        basic: Option<&Client>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(format!("{base}/token")).form(form);
         if let Some(client) = basic {
             request = request.basic_auth(&client.id, Some(&client.secret));
         }
@@ -326,14 +341,18 @@ impl TestEnv {
     }
 
     pub async fn jwks(&self) -> Value {
-        self.http
-            .get(self.url("/.well-known/jwks.json"))
+        self.jwks_at(&self.server.base).await
+    }
+
+    /// The JWKS of the server at `base` (this one or a replica).
+    pub async fn jwks_at(&self, base: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{base}/.well-known/jwks.json"))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .unwrap();
+        response.json().await.unwrap()
     }
 }
 
