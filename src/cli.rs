@@ -73,6 +73,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Manage API keys.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
@@ -92,6 +95,30 @@ pub struct ServeArgs {
     /// `aud` of tokens requested without a `resource`. Default: the issuer.
     #[arg(long, env = "PORTCULLIS_DEFAULT_AUDIENCE")]
     pub default_audience: Option<String>,
+    /// Browser sessions end after this much inactivity, in seconds.
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_SECS", default_value_t = config::DEFAULT_SESSION_IDLE_SECS,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub session_idle_secs: i64,
+    /// Browser sessions end this long after sign-in, in seconds.
+    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_SECS", default_value_t = config::DEFAULT_SESSION_ABSOLUTE_SECS,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub session_absolute_secs: i64,
+    /// A refresh token unused for this long expires, in seconds.
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_IDLE_SECS", default_value_t = config::DEFAULT_REFRESH_TOKEN_IDLE_SECS,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub refresh_token_idle_secs: i64,
+    /// A refresh-token family ends this long after the authorization, in seconds.
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_SECS", default_value_t = config::DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub refresh_token_absolute_secs: i64,
+    /// Words for a scope on the consent page, as SCOPE=WORDS (repeatable; the environment
+    /// variable takes several separated by `;`).
+    #[arg(
+        long = "scope-description",
+        env = "PORTCULLIS_SCOPE_DESCRIPTIONS",
+        value_delimiter = ';'
+    )]
+    pub scope_descriptions: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -118,10 +145,36 @@ pub enum ClientsCommand {
         /// An RFC 8707 resource (token audience) the client may ask for (repeatable).
         #[arg(long = "resource")]
         resources: Vec<String>,
+        /// A first-party client: people are not asked to consent.
+        #[arg(long)]
+        skip_consent: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input, so it never appears in a process list.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in, and their sessions and tokens end.
+    Disable { username: String },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +233,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Clients(command) => clients(global, command).await,
+        Command::Users(command) => users_command(global, command).await,
         Command::ApiKeys(command) => api_keys_command(global, command).await,
         Command::SigningKeys(command) => signing_keys(global, command),
     }
@@ -223,10 +277,30 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         access_token_ttl_secs: global.access_token_ttl_secs,
         jwks_max_age_secs: global.jwks_max_age_secs,
         api_key_prefix: global.api_key_prefix.clone(),
+        session_idle_secs: args.session_idle_secs,
+        session_absolute_secs: args.session_absolute_secs,
+        refresh_token_idle_secs: args.refresh_token_idle_secs,
+        refresh_token_absolute_secs: args.refresh_token_absolute_secs,
+        scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,
     };
     crate::serve(listener, config, store, Arc::new(keys))
         .await
         .map_err(|e| e.to_string())
+}
+
+fn parse_scope_descriptions(
+    pairs: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    pairs
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (scope, words) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--scope-description {pair:?} must be SCOPE=WORDS"))?;
+            Ok((scope.trim().to_owned(), words.trim().to_owned()))
+        })
+        .collect()
 }
 
 async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), String> {
@@ -238,6 +312,7 @@ async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), St
         grant_types,
         scope,
         resources,
+        skip_consent,
         json,
     } = command;
     let method = if *public {
@@ -255,6 +330,7 @@ async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), St
         scope: scope.clone(),
         token_endpoint_auth_method: Some(method.into()),
         resources: Some(resources.clone()),
+        skip_consent: Some(*skip_consent),
     };
     let valid = metadata.validate().map_err(|e| e.message().to_owned())?;
     let store = open_store(global).await?;
@@ -278,6 +354,83 @@ async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), St
         }
     }
     Ok(())
+}
+
+async fn users_command(global: &GlobalArgs, command: &UsersCommand) -> Result<(), String> {
+    let store = open_store(global).await?;
+    let result = match command {
+        UsersCommand::Create {
+            username,
+            email,
+            password_stdin: _,
+            json,
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let user = crate::users::create_user(&store, username, email.as_deref(), password)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", json!(user));
+            } else {
+                println!("created user {} ({})", user.username, user.id);
+            }
+            Ok(())
+        }
+        UsersCommand::List { json } => {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_users(after.as_deref(), 200)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = page.len() < 200;
+                after = page.last().map(|u| u.id.clone());
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            if *json {
+                println!("{}", json!({ "users": all }));
+            } else {
+                for user in all {
+                    let state = if user.is_disabled() {
+                        "disabled"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<26} {:<32} {:<8} {}",
+                        user.id,
+                        user.username,
+                        state,
+                        user.email.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        UsersCommand::Disable { username } => {
+            let mut user = store
+                .find_user_by_username(username)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user {username:?}"))?;
+            let now = unix_now();
+            user.disabled_at = user.disabled_at.or(Some(now));
+            user.updated_at = now;
+            store.update_user(&user).await.map_err(|e| e.to_string())?;
+            println!("disabled {username}");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }
 
 async fn api_keys_command(global: &GlobalArgs, command: &ApiKeysCommand) -> Result<(), String> {

@@ -55,6 +55,8 @@ pub struct Client {
     pub scope: Scope,
     /// RFC 8707 resources (token audiences) this client may ask for.
     pub resources: Vec<String>,
+    /// A first-party client: people are not asked to consent to it.
+    pub skip_consent: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -62,6 +64,15 @@ pub struct Client {
 impl Client {
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    /// What to call the client on a page: its name, or its id when it has none.
+    pub fn name_or_id(&self) -> &str {
+        if self.name.is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
     }
 
     pub fn allows_grant(&self, grant_type: &str) -> bool {
@@ -84,6 +95,7 @@ impl Client {
             "response_types": response_types,
             "scope": self.scope.to_string(),
             "resources": self.resources,
+            "skip_consent": self.skip_consent,
             "client_id_issued_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -101,6 +113,8 @@ pub struct ClientMetadata {
     pub scope: Option<String>,
     pub token_endpoint_auth_method: Option<String>,
     pub resources: Option<Vec<String>>,
+    /// Portcullis extension: a first-party client that skips the consent page.
+    pub skip_consent: Option<bool>,
 }
 
 /// Metadata that passed every rule.
@@ -112,6 +126,7 @@ pub struct ValidMetadata {
     pub grant_types: Vec<String>,
     pub scope: Scope,
     pub resources: Vec<String>,
+    pub skip_consent: bool,
 }
 
 /// Why metadata was refused; the two kinds are RFC 7591 §3.2.2's error codes.
@@ -225,6 +240,7 @@ impl ClientMetadata {
             grant_types,
             scope,
             resources,
+            skip_consent: self.skip_consent.unwrap_or(false),
         })
     }
 }
@@ -309,6 +325,7 @@ impl ValidMetadata {
             grant_types: self.grant_types,
             scope: self.scope,
             resources: self.resources,
+            skip_consent: self.skip_consent,
             created_at: now,
             updated_at: now,
         };

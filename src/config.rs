@@ -7,6 +7,20 @@ pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 3600;
 pub const DEFAULT_JWKS_MAX_AGE_SECS: i64 = 300;
 /// Largest request body accepted anywhere: OAuth and admin requests are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default idle and absolute lifetimes of a browser session.
+pub const DEFAULT_SESSION_IDLE_SECS: i64 = 2 * 3600;
+pub const DEFAULT_SESSION_ABSOLUTE_SECS: i64 = 24 * 3600;
+/// Default idle and absolute lifetimes of a refresh-token family.
+pub const DEFAULT_REFRESH_TOKEN_IDLE_SECS: i64 = 30 * 86_400;
+pub const DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS: i64 = 90 * 86_400;
+/// Lifetime of an authorization code: RFC 6749 §4.1.2 recommends at most 10 minutes; a
+/// minute is plenty for a redirect and keeps stolen codes short-lived.
+pub const CODE_TTL_SECS: i64 = 60;
+/// Sign-in throttling: at most this many failures per username, and per client address, in
+/// one window; then sign-in is refused until the window ends.
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+pub const MAX_LOGIN_FAILURES_PER_USERNAME: i64 = 5;
+pub const MAX_LOGIN_FAILURES_PER_ADDRESS: i64 = 50;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -20,12 +34,41 @@ pub struct Config {
     pub jwks_max_age_secs: i64,
     /// First part of every API key (`pc` in `pc_live_…`).
     pub api_key_prefix: String,
+    /// Browser sessions end after this much inactivity, in seconds.
+    pub session_idle_secs: i64,
+    /// Browser sessions end this long after sign-in, in seconds, active or not.
+    pub session_absolute_secs: i64,
+    /// A refresh token unused for this long expires, in seconds.
+    pub refresh_token_idle_secs: i64,
+    /// A refresh-token family ends this long after the authorization, in seconds.
+    pub refresh_token_absolute_secs: i64,
+    /// Words shown on the consent page for each scope; others are shown by name.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
     /// An absolute URL of this server's endpoint `path` (which starts with `/`).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+
+    /// Cookies are `Secure` when the server is reached over https.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// A scope in words, for the consent page.
+    pub fn describe_scope(&self, scope: &str) -> String {
+        self.scope_descriptions
+            .get(scope)
+            .cloned()
+            .unwrap_or_else(|| match scope {
+                "openid" => "Know who you are".into(),
+                "profile" => "See your basic profile".into(),
+                "email" => "See your email address".into(),
+                "offline_access" => "Stay connected when you are not using it".into(),
+                other => format!("Use the \"{other}\" permission"),
+            })
     }
 }
 

@@ -12,8 +12,10 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod passwords;
 pub mod secrets;
 pub mod store;
+pub mod users;
 
 use std::sync::Arc;
 

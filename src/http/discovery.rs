@@ -20,12 +20,15 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, OAuthEr
     let scopes: Vec<&str> = scopes.tokens().collect();
     let body = json!({
         "issuer": config.issuer,
+        "authorization_endpoint": config.endpoint("/authorize"),
         "token_endpoint": config.endpoint("/token"),
+        "revocation_endpoint": config.endpoint("/revoke"),
+        "revocation_endpoint_auth_methods_supported": AuthMethod::ALL,
         "jwks_uri": config.endpoint("/.well-known/jwks.json"),
         "registration_endpoint": config.endpoint("/register"),
-        "grant_types_supported": ["client_credentials"],
-        // No authorization endpoint yet, so no response type is supported.
-        "response_types_supported": [],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "token_endpoint_auth_methods_supported": AuthMethod::ALL,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,

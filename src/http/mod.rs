@@ -1,18 +1,23 @@
 //! The HTTP surface: thin handlers that parse a request, call the domain, and map the result.
 
 mod admin;
+mod authorize;
 mod discovery;
 mod extract;
+mod login;
+mod pages;
 mod register;
+mod revoke;
 mod token;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::{Config, MAX_BODY_BYTES};
 use crate::keys::KeyStore;
@@ -28,14 +33,28 @@ pub struct AppContext {
 pub type AppState = Arc<AppContext>;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Endpoints a browser app (an SPA with PKCE) calls from its own origin. None of them uses
+    // cookies, so any origin may call them (no credentials are allowed cross-origin).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let for_apps = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
         )
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .layer(cors);
+    Router::new()
+        .merge(for_apps)
         .route("/register", post(register::register))
+        .route("/authorize", get(authorize::start).post(authorize::decide))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/static/style.css", get(pages::stylesheet))
         .nest("/admin", admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -325,6 +325,28 @@ impl KeyStore {
         serde_json::json!({ "keys": keys })
     }
 
+    /// The claims of an unexpired access token signed by one of this server's published keys
+    /// with `iss` = `issuer`; None for anything else.
+    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let set = self.snapshot();
+        let statuses = set.statuses(unix_now(), self.token_ttl_secs);
+        let key = set
+            .keys
+            .iter()
+            .zip(&statuses)
+            .find(|(k, status)| k.key.kid() == kid && status.state != KeyState::Retired)?
+            .0;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_aud = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        jsonwebtoken::decode::<serde_json::Value>(token, key.key.decoding_key(), &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
     /// Rescans the directory every [`RELOAD_INTERVAL`] so that keys made by the CLI or another
     /// replica are published and used without a restart.
     pub fn spawn_reloader(self: Arc<Self>) {

@@ -35,6 +35,8 @@ pub struct SigningKey {
     public_jwk: serde_json::Value,
     /// `base64url(header) + "."`, computed once since the header never changes.
     encoded_header: String,
+    /// For verifying tokens this key signed (revocation, introspection).
+    decoding_key: jsonwebtoken::DecodingKey,
     rng: SystemRandom,
 }
 
@@ -72,11 +74,14 @@ impl SigningKey {
         let encoded_header = format!("{}.", B64.encode(header.to_string()));
         let public_jwk =
             json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e });
+        let decoding_key = jsonwebtoken::DecodingKey::from_rsa_components(&n, &e)
+            .expect("an RSA key's own modulus and exponent make a decoding key");
         Self {
             kid,
             key_pair,
             public_jwk,
             encoded_header,
+            decoding_key,
             rng: SystemRandom::new(),
         }
     }
@@ -88,6 +93,10 @@ impl SigningKey {
 
     pub fn public_jwk(&self) -> &serde_json::Value {
         &self.public_jwk
+    }
+
+    pub fn decoding_key(&self) -> &jsonwebtoken::DecodingKey {
+        &self.decoding_key
     }
 
     /// Signs `claims` as a compact JWS with header `{"alg":"RS256","typ":"at+jwt","kid":…}`

@@ -2,6 +2,8 @@
 //! and token claims. Each is unit-tested without a server.
 
 pub mod access_token;
+pub mod authorize;
 pub mod client_auth;
 pub mod form;
+pub mod pkce;
 pub mod scope;

@@ -38,6 +38,11 @@ impl Scope {
         self.0.is_subset(&allowed.0)
     }
 
+    /// Adds every token of `other`.
+    pub fn extend(&mut self, other: &Scope) {
+        self.0.extend(other.0.iter().cloned());
+    }
+
     pub fn tokens(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

@@ -10,7 +10,7 @@ use crate::oauth::scope::Scope;
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, token_endpoint_auth_method, redirect_uris, \
-                       grant_types, scope, resources, created_at, updated_at"
+                       grant_types, scope, resources, skip_consent, created_at, updated_at"
     };
 }
 
@@ -19,7 +19,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&client.id)
         .bind(&client.name)
@@ -29,6 +29,7 @@ impl Store {
         .bind(to_json(&client.grant_types))
         .bind(client.scope.to_string())
         .bind(to_json(&client.resources))
+        .bind(i64::from(client.skip_consent))
         .bind(client.created_at)
         .bind(client.updated_at)
         .execute(self.pool())
@@ -71,7 +72,7 @@ impl Store {
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, redirect_uris = $3, grant_types = $4, scope = $5, \
-             resources = $6, updated_at = $7 WHERE id = $1",
+             resources = $6, skip_consent = $7, updated_at = $8 WHERE id = $1",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -79,6 +80,7 @@ impl Store {
         .bind(to_json(&client.grant_types))
         .bind(client.scope.to_string())
         .bind(to_json(&client.resources))
+        .bind(i64::from(client.skip_consent))
         .bind(client.updated_at)
         .execute(self.pool())
         .await?;
@@ -147,6 +149,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         grant_types: from_json(&row.try_get::<String, _>("grant_types")?)?,
         scope: Scope::parse(&scope).map_err(|_| corrupt("scope"))?,
         resources: from_json(&row.try_get::<String, _>("resources")?)?,
+        skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -6,6 +6,9 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod grants;
+pub mod sessions;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -27,8 +27,13 @@ async fn metadata_describes_the_server(backend: Backend) {
     assert_eq!(m["token_endpoint"], format!("{issuer}/token"));
     assert_eq!(m["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert_eq!(m["registration_endpoint"], format!("{issuer}/register"));
-    assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
-    assert!(m["response_types_supported"].is_array());
+    assert_eq!(m["authorization_endpoint"], format!("{issuer}/authorize"));
+    assert_eq!(m["revocation_endpoint"], format!("{issuer}/revoke"));
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(m["response_types_supported"], json!(["code"]));
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "none"])

@@ -37,11 +37,24 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// `?limit=&after=`: keyset paging shared by the admin lists.
 #[derive(Deserialize)]
 pub struct Page {
     limit: Option<i64>,
-    /// The last `client_id` of the previous page.
-    after: Option<String>,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+}
+
+impl Page {
+    pub fn limit(&self) -> Result<i64, AdminError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(AdminError::invalid_input(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        Ok(limit)
+    }
 }
 
 pub async fn list(
@@ -50,12 +63,7 @@ pub async fn list(
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let Query(page) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AdminError::invalid_input(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page.limit()?;
     let clients = state
         .store
         .list_clients(page.after.as_deref(), limit)
@@ -110,6 +118,7 @@ pub async fn update(
         scope: patch.scope.or(Some(client.scope.to_string())),
         token_endpoint_auth_method: Some(client.auth_method.as_str().to_owned()),
         resources: patch.resources.or(Some(client.resources.clone())),
+        skip_consent: patch.skip_consent.or(Some(client.skip_consent)),
     };
     let valid = merged.validate().map_err(invalid)?;
     client.name = valid.name;
@@ -117,6 +126,7 @@ pub async fn update(
     client.grant_types = valid.grant_types;
     client.scope = valid.scope;
     client.resources = valid.resources;
+    client.skip_consent = valid.skip_consent;
     client.updated_at = unix_now();
     if !state.store.update_client(&client).await? {
         return Err(no_client(&id));

@@ -2,6 +2,7 @@
 
 mod clients;
 mod signing_keys;
+mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -19,6 +20,11 @@ pub fn router() -> Router<AppState> {
                 .delete(clients::delete),
         )
         .route("/clients/{id}/secret", post(clients::rotate_secret))
+        .route("/users", post(users::create).get(users::list))
+        .route(
+            "/users/{id}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))
         .fallback(not_found)

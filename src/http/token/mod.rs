@@ -1,5 +1,8 @@
 //! `POST /token` (RFC 6749 §3.2): client authentication, then the grant.
 
+mod authorization_code;
+mod refresh_token;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,6 +27,8 @@ struct TokenResponse {
     expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -44,7 +49,25 @@ async fn issue(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
-    // RFC 6749 §3.2: the body is application/x-www-form-urlencoded.
+    require_form(headers)?;
+    let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+
+    let client = authenticate_client(state, headers, &form).await?;
+    match grant_type {
+        "client_credentials" => client_credentials(state, &client, &form).await,
+        "authorization_code" => authorization_code::exchange(state, &client, &form).await,
+        "refresh_token" => refresh_token::refresh(state, &client, &form).await,
+        other => Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {other:?} is not supported here"
+        ))),
+    }
+}
+
+/// RFC 6749 §3.2: token-endpoint bodies are application/x-www-form-urlencoded.
+pub(super) fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -58,21 +81,11 @@ async fn issue(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
-    let grant_type = form
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-
-    let client = authenticate_client(state, headers, &form).await?;
-    match grant_type {
-        "client_credentials" => client_credentials(state, &client, &form),
-        other => Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type {other:?} is not supported here"
-        ))),
-    }
+    Ok(())
 }
 
-async fn authenticate_client(
+/// The client a token-endpoint request authenticates as (RFC 6749 §2.3), or `invalid_client`.
+pub(super) async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
@@ -101,7 +114,7 @@ async fn authenticate_client(
 }
 
 /// RFC 6749 §4.4: a confidential client asks for a token for itself.
-fn client_credentials(
+async fn client_credentials(
     state: &AppState,
     client: &Client,
     form: &OAuthForm,
@@ -111,15 +124,27 @@ fn client_credentials(
             "this client may not use the client_credentials grant",
         ));
     }
-    let scope = granted_scope(client, form.get("scope"))?;
+    let scope = granted_scope(&client.scope, form.get("scope"))?;
     let audience = audience(state, client, form.resources())?;
+    issue_access_token(state, &client.id, client, audience, &scope, None).await
+}
+
+/// Signs an access token and, for a grant, records it so that revoking the grant reaches it.
+async fn issue_access_token(
+    state: &AppState,
+    subject: &str,
+    client: &Client,
+    audience: Audience,
+    scope: &Scope,
+    grant_id: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let config = &state.config;
     let claims = AccessTokenClaims::new(
         &config.issuer,
-        &client.id,
+        subject,
         &client.id,
         audience,
-        &scope,
+        scope,
         unix_now(),
         config.access_token_ttl_secs,
     );
@@ -127,24 +152,31 @@ fn client_credentials(
         tracing::error!(error = %e, "signing failed");
         OAuthError::server_error()
     })?;
+    if let Some(grant_id) = grant_id {
+        state
+            .store
+            .record_access_token(&claims.jti, Some(grant_id), &client.id, claims.exp)
+            .await?;
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: config.access_token_ttl_secs,
         scope: claims.scope,
+        refresh_token: None,
     })
 }
 
-/// RFC 6749 §3.3: the requested scope, which must be within the client's; none means the
-/// client's whole registered scope.
-fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAuthError> {
+/// RFC 6749 §3.3 and §6: the requested scope, which must be within `allowed` (the client's, or
+/// the grant's on refresh); none means all of `allowed`.
+fn granted_scope(allowed: &Scope, requested: Option<&str>) -> Result<Scope, OAuthError> {
     let Some(requested) = requested else {
-        return Ok(client.scope.clone());
+        return Ok(allowed.clone());
     };
     let scope = Scope::parse(requested).map_err(|e| OAuthError::invalid_scope(e.0))?;
-    if !scope.is_subset_of(&client.scope) {
+    if !scope.is_subset_of(allowed) {
         return Err(OAuthError::invalid_scope(
-            "the requested scope exceeds the client's scope",
+            "the requested scope exceeds what was granted",
         ));
     }
     Ok(scope)

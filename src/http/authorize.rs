@@ -1,0 +1,283 @@
+//! `GET /authorize` and `POST /authorize` (the consent decision): RFC 6749 §4.1 with PKCE.
+//!
+//! The request travels in the URL (and in a hidden field on the consent page) and is checked
+//! again in full at every step, so nothing a browser sends back is trusted without checking.
+
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::login::{login_page, unavailable};
+use super::pages::{self, ConsentPage};
+use crate::clients::Client;
+use crate::clock::unix_now;
+use crate::config::CODE_TTL_SECS;
+use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorRedirect};
+use crate::oauth::form::OAuthForm;
+use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
+use crate::store::grants::NewCode;
+use crate::users::User;
+
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    match handle(&state, &headers, &query, None).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    request: Option<String>,
+    decision: Option<String>,
+    csrf: Option<String>,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            "Request expired",
+            "This form has expired. Go back to the application and try again.",
+        );
+    }
+    let query = form.request.unwrap_or_default();
+    let decision = match form.decision.as_deref() {
+        Some("allow") => Decision::Allow,
+        Some("deny") => Decision::Deny,
+        _ => {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "Choose Allow or Deny.",
+            );
+        }
+    };
+    match handle(&state, &headers, &query, Some(decision)).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Allow,
+    Deny,
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    decision: Option<Decision>,
+) -> Result<Response, Response> {
+    let form = OAuthForm::parse(query.as_bytes()).map_err(|e| {
+        pages::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            &format!("The authorization request is malformed: {e}."),
+        )
+    })?;
+    let client = match authorize::requested_client_id(&form) {
+        Some(id) => state.store.find_client(id).await.map_err(unavailable)?,
+        None => None,
+    };
+    let request = match authorize::validate(&form, client.as_ref()) {
+        Ok(request) => request,
+        Err(AuthorizeError::Page(message)) => {
+            return Err(pages::message(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &message,
+            ));
+        }
+        Err(AuthorizeError::Redirect(redirect)) => {
+            return Err(error_redirect(state, &redirect, decision.is_some()));
+        }
+    };
+    let client = client.expect("validate succeeds only with a client");
+
+    let Some(user) = pages::current_user(state, headers)
+        .await
+        .map_err(unavailable)?
+    else {
+        let continue_to = format!("/authorize?{query}");
+        let app = (client.name_or_id(), request.redirect_uri.as_str());
+        return Ok(login_page(
+            state,
+            headers,
+            StatusCode::OK,
+            Some(app),
+            &continue_to,
+            "",
+            None,
+        ));
+    };
+
+    match decision {
+        Some(Decision::Deny) => {
+            let denied = ErrorRedirect {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error: "access_denied",
+                description: "the user denied the request".into(),
+            };
+            return Ok(error_redirect(state, &denied, true));
+        }
+        Some(Decision::Allow) => {
+            let mut allowed = state
+                .store
+                .find_consent(&user.id, &client.id)
+                .await
+                .map_err(unavailable)?;
+            allowed.extend(&request.scope);
+            state
+                .store
+                .save_consent(&user.id, &client.id, &allowed, unix_now())
+                .await
+                .map_err(unavailable)?;
+        }
+        None => {
+            let consented = state
+                .store
+                .find_consent(&user.id, &client.id)
+                .await
+                .map_err(unavailable)?;
+            if !client.skip_consent && !request.scope.is_subset_of(&consented) {
+                return Ok(consent_page(
+                    state, headers, &client, &user, &request, query,
+                ));
+            }
+        }
+    }
+    issue_code(state, &client, &user, &request, decision.is_some()).await
+}
+
+fn consent_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    user: &User,
+    request: &AuthorizationRequest,
+    query: &str,
+) -> Response {
+    let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
+    let redirect_host = url::Url::parse(&request.redirect_uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(format!("{}:", u.scheme())))
+        })
+        .unwrap_or_default();
+    let page = ConsentPage {
+        app_name: client.name_or_id(),
+        username: &user.username,
+        scopes: request
+            .scope
+            .tokens()
+            .map(|s| state.config.describe_scope(s))
+            .collect(),
+        csrf: &csrf,
+        request: query,
+        redirect_host: &redirect_host,
+    };
+    let form_target = pages::csp_source(&request.redirect_uri);
+    pages::with_cookie(
+        pages::html(StatusCode::OK, &page, form_target.as_deref()),
+        new_cookie,
+    )
+}
+
+/// Creates the grant and its single-use code, and sends the browser back with it.
+async fn issue_code(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    request: &AuthorizationRequest,
+    after_post: bool,
+) -> Result<Response, Response> {
+    let code = Secret::new(random_base62(SECRET_CHARS));
+    let grant_id = random_id("grt_");
+    let now = unix_now();
+    let scope = request.scope.to_string();
+    let new_code = NewCode {
+        grant_id: &grant_id,
+        client_id: &client.id,
+        user_id: &user.id,
+        scope: &scope,
+        redirect_uri: &request.redirect_uri,
+        redirect_uri_in_request: request.redirect_uri_in_request,
+        code_challenge: &request.code_challenge,
+        code_hash: &code.hash(),
+        now,
+        code_expires_at: now + CODE_TTL_SECS,
+        grant_expires_at: now + state.config.refresh_token_absolute_secs,
+    };
+    state
+        .store
+        .insert_code(&new_code)
+        .await
+        .map_err(unavailable)?;
+    let mut params = vec![("code", code.expose())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    // RFC 9207: the issuer, so the client can tell which server answered.
+    params.push(("iss", &state.config.issuer));
+    Ok(redirect(
+        &authorize::redirect_with(&request.redirect_uri, &params),
+        after_post,
+    ))
+}
+
+fn error_redirect(state: &AppState, error: &ErrorRedirect, after_post: bool) -> Response {
+    let mut params = vec![
+        ("error", error.error),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(s) = &error.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    redirect(
+        &authorize::redirect_with(&error.redirect_uri, &params),
+        after_post,
+    )
+}
+
+/// 302 after a GET; 303 after the consent POST so the browser follows with a GET.
+fn redirect(location: &str, after_post: bool) -> Response {
+    let status = if after_post {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = (status, [(header::LOCATION, value)]).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            response
+        }
+        Err(_) => pages::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The redirect address is not valid.",
+        ),
+    }
+}

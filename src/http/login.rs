@@ -1,0 +1,248 @@
+//! `GET/POST /login` and `POST /logout`: signing in and out on Portcullis's own pages.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::pages::{self, LoginPage, MessagePage};
+use crate::clock::unix_now;
+use crate::config::{
+    LOGIN_WINDOW_SECS, MAX_LOGIN_FAILURES_PER_ADDRESS, MAX_LOGIN_FAILURES_PER_USERNAME,
+};
+use crate::passwords;
+use crate::store::StoreError;
+
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
+
+/// Where a sign-in may continue to: only back into an authorization request on this server,
+/// so the parameter cannot be used to send people elsewhere.
+fn safe_continue(target: Option<&str>) -> Option<&str> {
+    target.filter(|t| t.starts_with("/authorize?") && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+/// Renders the sign-in form; `status` and `error` say why it is shown again.
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    app: Option<(&str, &str)>,
+    continue_to: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
+    let page = LoginPage {
+        app_name: app.map(|(name, _)| name),
+        error,
+        csrf: &csrf,
+        continue_to,
+        username,
+    };
+    let form_target = app.and_then(|(_, redirect_uri)| pages::csp_source(redirect_uri));
+    pages::with_cookie(
+        pages::html(status, &page, form_target.as_deref()),
+        new_cookie,
+    )
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, Response> {
+    let continue_to = safe_continue(query.continue_to.as_deref()).unwrap_or("");
+    if let Some(user) = pages::current_user(&state, &headers)
+        .await
+        .map_err(unavailable)?
+    {
+        if !continue_to.is_empty() {
+            return Ok(see_other(continue_to));
+        }
+        return Ok(signed_in_page(&state, &headers, &user.username));
+    }
+    Ok(login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        None,
+        continue_to,
+        "",
+        None,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    csrf: Option<String>,
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, Response> {
+    let continue_to = safe_continue(form.continue_to.as_deref()).unwrap_or("");
+    let username = form.username.as_deref().unwrap_or("").trim();
+    let again = |status, error| {
+        login_page(
+            &state,
+            &headers,
+            status,
+            None,
+            continue_to,
+            username,
+            Some(error),
+        )
+    };
+    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please sign in again.",
+        ));
+    }
+    let password = form.password.unwrap_or_default();
+    if username.is_empty() || password.is_empty() {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "Enter your username and password.",
+        ));
+    }
+
+    let now = unix_now();
+    let user_key = format!("user:{}", username.to_lowercase());
+    let address_key = format!("ip:{}", peer.ip());
+    let window_start = now - LOGIN_WINDOW_SECS;
+    let store = &state.store;
+    let throttled = store
+        .login_failures(&user_key, window_start)
+        .await
+        .map_err(unavailable)?
+        >= MAX_LOGIN_FAILURES_PER_USERNAME
+        || store
+            .login_failures(&address_key, window_start)
+            .await
+            .map_err(unavailable)?
+            >= MAX_LOGIN_FAILURES_PER_ADDRESS;
+    if throttled {
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
+    }
+
+    let found = store
+        .find_user_for_login(username)
+        .await
+        .map_err(unavailable)?;
+    let (user, hash) = match found {
+        Some((user, hash)) if !user.is_disabled() => (Some(user), Some(hash)),
+        _ => (None, None),
+    };
+    let valid = passwords::verify_password(password, hash).await;
+    let Some(user) = user.filter(|_| valid) else {
+        for key in [&user_key, &address_key] {
+            store
+                .record_login_failure(key, now, LOGIN_WINDOW_SECS)
+                .await
+                .map_err(unavailable)?;
+        }
+        tracing::info!(%username, address = %peer.ip(), "failed sign-in");
+        return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
+    };
+    store
+        .clear_login_failures(&user_key)
+        .await
+        .map_err(unavailable)?;
+    let session_cookie = pages::start_session(&state, &user)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(user_id = %user.id, "signed in");
+
+    let response = if continue_to.is_empty() {
+        signed_in_page(&state, &headers, &user.username)
+    } else {
+        see_other(continue_to)
+    };
+    Ok(pages::with_cookie(response, Some(session_cookie)))
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, Response> {
+    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+        return Ok(pages::message(
+            StatusCode::FORBIDDEN,
+            "Not signed out",
+            "This form has expired. Reload the page and try again.",
+        ));
+    }
+    let cleared = pages::end_session(&state, &headers)
+        .await
+        .map_err(unavailable)?;
+    let page = pages::message(StatusCode::OK, "Signed out", "You are signed out.");
+    Ok(pages::with_cookie(page, Some(cleared)))
+}
+
+fn signed_in_page(state: &AppState, headers: &HeaderMap, username: &str) -> Response {
+    let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
+    let message = format!("You are signed in as {username}.");
+    let page = MessagePage {
+        title: "Signed in",
+        message: &message,
+        is_error: false,
+        logout_csrf: Some(&csrf),
+    };
+    pages::with_cookie(pages::html(StatusCode::OK, &page, None), new_cookie)
+}
+
+/// 303 See Other: after a form POST, the browser follows with a GET.
+pub fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => pages::message(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The return address is not valid.",
+        ),
+    }
+}
+
+/// A database outage on a page: a 503 page that says to retry, nothing lost.
+pub fn unavailable(e: StoreError) -> Response {
+    let status = match e {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "database unavailable");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => {
+            tracing::error!(error = %e, "database error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    pages::message(
+        status,
+        "Temporarily unavailable",
+        "Something went wrong on our side. Please try again in a moment.",
+    )
+}

@@ -1,0 +1,223 @@
+//! What every HTML page shares: templates, security headers, cookies, CSRF and the session.
+
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::clock::unix_now;
+use crate::config::Config;
+use crate::secrets::{SECRET_CHARS, Secret, hash_secret, random_base62};
+use crate::store::StoreError;
+use crate::users::User;
+
+pub const SESSION_COOKIE: &str = "portcullis_session";
+pub const CSRF_COOKIE: &str = "portcullis_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub app_name: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+    pub continue_to: &'a str,
+    pub username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub app_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<String>,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub redirect_host: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub is_error: bool,
+    pub logout_csrf: Option<&'a str>,
+}
+
+/// `GET /static/style.css`: the one stylesheet, compiled into the binary.
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("../../templates/style.css"),
+    )
+}
+
+/// An HTML response with the headers every page carries. `form_target` is the origin a form
+/// on this page may end up at after redirects (the client's redirect URI), which CSP's
+/// `form-action` must allow or browsers block the final redirect.
+pub fn html(status: StatusCode, page: &impl Template, form_target: Option<&str>) -> Response {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let form_action = match form_target {
+        Some(target) => format!("'self' {target}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A page that says one thing.
+pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    let page = MessagePage {
+        title,
+        message: text,
+        is_error: status.is_client_error() || status.is_server_error(),
+        logout_csrf: None,
+    };
+    html(status, &page, None)
+}
+
+/// The CSP source for where a redirect URI sends the browser: its origin, or its scheme for
+/// a native app's private-use scheme.
+pub fn csp_source(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => Some(url.origin().ascii_serialization()),
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax (it must survive the cross-site redirect from
+/// the app to the login page), Path=/, and Secure when the server is on https.
+pub fn set_cookie(config: &Config, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if config.is_https() { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Max-Age={max_age_secs}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    HeaderValue::from_str(&text).expect("cookie values are base62")
+}
+
+fn is_token_shaped(value: &str) -> bool {
+    value.len() == SECRET_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The browser's CSRF token (double-submit cookie): the existing one, or a new one together
+/// with the `Set-Cookie` that plants it.
+pub fn csrf_token(config: &Config, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match cookie(headers, CSRF_COOKIE).filter(|v| is_token_shaped(v)) {
+        Some(existing) => (existing.to_owned(), None),
+        None => {
+            let token = random_base62(SECRET_CHARS);
+            let cookie = set_cookie(config, CSRF_COOKIE, &token, config.session_absolute_secs);
+            (token, Some(cookie))
+        }
+    }
+}
+
+/// A form's CSRF field must equal the browser's CSRF cookie, which another site can neither
+/// read nor set.
+pub fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (cookie(headers, CSRF_COOKIE), submitted) {
+        (Some(cookie), Some(field)) if is_token_shaped(cookie) => {
+            crate::secrets::secret_matches(field, &hash_secret(cookie))
+        }
+        _ => false,
+    }
+}
+
+/// Adds a `Set-Cookie` header to a response.
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The signed-in user, if the request carries a live session of an enabled user.
+pub async fn current_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<User>, StoreError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE).filter(|v| is_token_shaped(v)) else {
+        return Ok(None);
+    };
+    let session = state
+        .store
+        .find_session(
+            &hash_secret(token),
+            unix_now(),
+            state.config.session_idle_secs,
+        )
+        .await?;
+    match session {
+        Some(session) => state.store.find_user(&session.user_id).await,
+        None => Ok(None),
+    }
+}
+
+/// Starts a session for `user`; returns the cookie that carries it.
+pub async fn start_session(state: &AppState, user: &User) -> Result<HeaderValue, StoreError> {
+    let token = Secret::new(random_base62(SECRET_CHARS));
+    let now = unix_now();
+    let lifetime = state.config.session_absolute_secs;
+    state
+        .store
+        .insert_session(&token.hash(), &user.id, now, now + lifetime)
+        .await?;
+    Ok(set_cookie(
+        &state.config,
+        SESSION_COOKIE,
+        token.expose(),
+        lifetime,
+    ))
+}
+
+/// Ends the request's session, if any; returns the cookie that clears it.
+pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        state.store.delete_session(&hash_secret(token)).await?;
+    }
+    Ok(set_cookie(&state.config, SESSION_COOKIE, "", 0))
+}

@@ -1,0 +1,262 @@
+//! The authorization request (RFC 6749 §4.1.1 with RFC 7636 and RFC 9700): which problems are
+//! shown on a page and which are sent back to the client.
+
+use url::Url;
+
+use super::form::OAuthForm;
+use super::pkce;
+use super::scope::Scope;
+use crate::clients::Client;
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the request named the redirect URI (then the token request must repeat it).
+    pub redirect_uri_in_request: bool,
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub code_challenge: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// RFC 6749 §4.1.2.1: the client or redirect URI cannot be trusted, so the person sees an
+    /// error page and is never redirected.
+    Page(String),
+    /// Every other problem goes back to the client's redirect URI.
+    Redirect(ErrorRedirect),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub error: &'static str,
+    pub description: String,
+}
+
+/// The client id a request names, if it can be read at all.
+pub fn requested_client_id(form: &OAuthForm) -> Option<&str> {
+    form.get("client_id")
+}
+
+/// Checks `form` (the query of `GET /authorize`) against the client it names.
+pub fn validate(
+    form: &OAuthForm,
+    client: Option<&Client>,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let client =
+        client.ok_or_else(|| AuthorizeError::Page("This application is not known.".into()))?;
+
+    // RFC 6749 §3.1.2.3: exact match; the URI may be left out only when just one is registered.
+    let requested = form.get("redirect_uri");
+    let redirect_uri = match requested {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(_) => {
+            return Err(AuthorizeError::Page(
+                "The redirect URI is not registered for this application.".into(),
+            ));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => {
+            return Err(AuthorizeError::Page(
+                "The request does not say where to return to.".into(),
+            ));
+        }
+    };
+    let state = form.get("state").map(str::to_owned);
+    let fail = |error: &'static str, description: &str| {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error,
+            description: description.to_owned(),
+        })
+    };
+
+    match form.get("response_type") {
+        None => return Err(fail("invalid_request", "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(fail(
+            "unauthorized_client",
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let code_challenge = match (
+        form.get("code_challenge"),
+        form.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => {
+            challenge.to_owned()
+        }
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is not a valid S256 challenge",
+            ));
+        }
+        (None, _) => {
+            return Err(fail(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            ));
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
+    };
+    let scope = match form.get("scope") {
+        None => client.scope.clone(),
+        Some(text) => Scope::parse(text).map_err(|e| fail("invalid_scope", &e.0))?,
+    };
+    if !scope.is_subset_of(&client.scope) {
+        return Err(fail(
+            "invalid_scope",
+            "the requested scope exceeds what this client may ask for",
+        ));
+    }
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        redirect_uri_in_request: requested.is_some(),
+        scope,
+        state,
+        code_challenge,
+    })
+}
+
+/// `uri` with `params` added to its query (RFC 6749 §4.1.2: keep the existing query).
+pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        // Registered URIs are validated absolute URIs; this is only a fallback.
+        Err(_) => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::AuthMethod;
+
+    fn client() -> Client {
+        Client {
+            id: "app".into(),
+            name: "App".into(),
+            secret_hash: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec![
+                "https://app.example/cb".into(),
+                "https://app.example/cb2".into(),
+            ],
+            grant_types: vec!["authorization_code".into()],
+            scope: Scope::parse("read write").unwrap(),
+            resources: vec![],
+            skip_consent: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn check(query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
+        validate(
+            &OAuthForm::parse(query.as_bytes()).unwrap(),
+            Some(&client()),
+        )
+    }
+
+    fn error_of(query: &str) -> &'static str {
+        match check(query) {
+            Err(AuthorizeError::Redirect(r)) => r.error,
+            other => panic!("expected a redirect error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request() {
+        let q = format!(
+            "response_type=code&client_id=app&redirect_uri=https://app.example/cb&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256&scope=read"
+        );
+        let request = check(&q).unwrap();
+        assert_eq!(request.scope.to_string(), "read");
+        assert_eq!(request.state.as_deref(), Some("s"));
+        assert!(request.redirect_uri_in_request);
+    }
+
+    #[test]
+    fn untrusted_client_or_redirect_is_a_page() {
+        let form = OAuthForm::parse(b"client_id=x").unwrap();
+        assert!(matches!(
+            validate(&form, None),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            check("redirect_uri=https://evil.example/cb"),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            check("redirect_uri=https://app.example/cb/"),
+            Err(AuthorizeError::Page(_))
+        ));
+        // Two registered: the request must name one.
+        assert!(matches!(
+            check("response_type=code"),
+            Err(AuthorizeError::Page(_))
+        ));
+    }
+
+    #[test]
+    fn other_problems_redirect_with_rfc_codes() {
+        let base = "redirect_uri=https://app.example/cb";
+        assert_eq!(error_of(base), "invalid_request");
+        assert_eq!(
+            error_of(&format!("{base}&response_type=token")),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            error_of(&format!("{base}&response_type=code")),
+            "invalid_request"
+        );
+        assert_eq!(
+            error_of(&format!(
+                "{base}&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=plain"
+            )),
+            "invalid_request"
+        );
+        assert_eq!(
+            error_of(&format!(
+                "{base}&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&scope=admin"
+            )),
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn redirects_keep_the_registered_query() {
+        assert_eq!(
+            redirect_with(
+                "https://app.example/cb?tenant=1",
+                &[("code", "a b"), ("state", "x&y")]
+            ),
+            "https://app.example/cb?tenant=1&code=a+b&state=x%26y"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Grants and what descends from them: authorization codes, refresh tokens and the access
+//! tokens revocation must reach. Every single-use step is one conditional UPDATE, so that of
+//! concurrent attempts exactly one wins, on SQLite and PostgreSQL alike.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A new grant with its authorization code.
+pub struct NewCode<'a> {
+    pub grant_id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub redirect_uri: &'a str,
+    pub redirect_uri_in_request: bool,
+    pub code_challenge: &'a str,
+    pub code_hash: &'a str,
+    pub now: i64,
+    pub code_expires_at: i64,
+    pub grant_expires_at: i64,
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub redirect_uri: String,
+    pub redirect_uri_in_request: bool,
+    pub code_challenge: String,
+    pub expires_at: i64,
+    pub redeemed: bool,
+    pub user_disabled: bool,
+}
+
+/// A refresh token as stored, with its grant.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub idle_expires_at: i64,
+    pub grant_expires_at: i64,
+    pub rotated: bool,
+    pub grant_revoked: bool,
+    pub user_disabled: bool,
+}
+
+impl Store {
+    /// Creates the grant and its code together.
+    pub async fn insert_code(&self, code: &NewCode<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.grant_id)
+        .bind(code.client_id)
+        .bind(code.user_id)
+        .bind(code.scope)
+        .bind(code.now)
+        .bind(code.grant_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
+             redirect_uri_in_request, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(code.code_hash)
+        .bind(code.grant_id)
+        .bind(code.client_id)
+        .bind(code.redirect_uri)
+        .bind(i64::from(code.redirect_uri_in_request))
+        .bind(code.code_challenge)
+        .bind(code.code_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn find_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.grant_id, c.client_id, g.user_id, g.scope, c.redirect_uri, c.redirect_uri_in_request, \
+                    c.code_challenge, c.expires_at, c.redeemed_at, u.disabled_at \
+             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id JOIN users u ON u.id = g.user_id \
+             WHERE c.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CodeRecord {
+            grant_id: row.try_get(0)?,
+            client_id: row.try_get(1)?,
+            user_id: row.try_get(2)?,
+            scope: row.try_get(3)?,
+            redirect_uri: row.try_get(4)?,
+            redirect_uri_in_request: row.try_get::<i64, _>(5)? != 0,
+            code_challenge: row.try_get(6)?,
+            expires_at: row.try_get(7)?,
+            redeemed: row.try_get::<Option<i64>, _>(8)?.is_some(),
+            user_disabled: row.try_get::<Option<i64>, _>(9)?.is_some(),
+        }))
+    }
+
+    /// Marks the code used. True for exactly one caller, however many race (RFC 6749 §4.1.2).
+    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
+    /// inactive. Returns false when it was already revoked (or does not exist).
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(grant_id)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        token_hash: &str,
+        grant_id: &str,
+        now: i64,
+        idle_expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(grant_id)
+        .bind(now)
+        .bind(idle_expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
+                    r.rotated_at, g.revoked_at, u.disabled_at \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
+             WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(RefreshRecord {
+            grant_id: row.try_get(0)?,
+            client_id: row.try_get(1)?,
+            user_id: row.try_get(2)?,
+            scope: row.try_get(3)?,
+            idle_expires_at: row.try_get(4)?,
+            grant_expires_at: row.try_get(5)?,
+            rotated: row.try_get::<Option<i64>, _>(6)?.is_some(),
+            grant_revoked: row.try_get::<Option<i64>, _>(7)?.is_some(),
+            user_disabled: row.try_get::<Option<i64>, _>(8)?.is_some(),
+        }))
+    }
+
+    /// Marks a refresh token used. True for exactly one caller, however many race.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Remembers an access token issued for a grant, so that revoking the grant reaches it.
+    pub async fn record_access_token(
+        &self,
+        jti: &str,
+        grant_id: Option<&str>,
+        client_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO access_tokens (jti, grant_id, client_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(jti)
+            .bind(grant_id)
+            .bind(client_id)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes one access token by `jti` (RFC 7009).
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_tokens (jti, grant_id, client_id, expires_at, revoked_at) VALUES ($1, NULL, $2, $3, $4) \
+             ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Is this access token revoked, by itself or through its grant? A code-flow token whose
+    /// grant is gone (user or client deleted) counts as revoked too.
+    pub async fn is_access_token_revoked(
+        &self,
+        jti: &str,
+        issued_for_user: bool,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.revoked_at, a.grant_id, g.revoked_at FROM access_tokens a \
+             LEFT JOIN grants g ON g.id = a.grant_id WHERE a.jti = $1",
+        )
+        .bind(jti)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(issued_for_user);
+        };
+        let token_revoked = row.try_get::<Option<i64>, _>(0)?.is_some();
+        let grant_revoked = row.try_get::<Option<i64>, _>(2)?.is_some();
+        Ok(token_revoked || grant_revoked)
+    }
+}

@@ -1,0 +1,153 @@
+//! Browser sessions, remembered consents and sign-in throttling: the state behind the pages,
+//! kept in the database so that any replica can serve any request.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::oauth::scope::Scope;
+
+/// `last_seen_at` is refreshed at most this often: not a write per page view.
+const SESSION_TOUCH_SECS: i64 = 60;
+
+/// A live session: whose it is and when it was last refreshed.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub last_seen_at: i64,
+}
+
+impl Store {
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The session, if it has neither expired (absolute) nor been idle longer than `idle_secs`,
+    /// and its user is enabled.
+    pub async fn find_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_secs: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .bind(now - idle_secs)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let session = SessionRecord {
+            user_id: row.try_get(0)?,
+            last_seen_at: row.try_get(1)?,
+        };
+        if now - session.last_seen_at >= SESSION_TOUCH_SECS {
+            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
+                .bind(id_hash)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(Some(session))
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The scope a user has already allowed a client.
+    pub async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Scope, StoreError> {
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let scope: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        Ok(scope
+            .and_then(|s| Scope::parse(&s).ok())
+            .unwrap_or_default())
+    }
+
+    pub async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope.to_string())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Failures recorded for `key` in the window that started after `window_start`.
+    pub async fn login_failures(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT failures FROM login_failures WHERE throttle_key = $1 AND window_start > $2",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// Counts one failure for `key`, starting a new window when the old one is over.
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        now: i64,
+        window_secs: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_failures (throttle_key, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (throttle_key) DO UPDATE SET \
+               failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
+               window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE $2 END",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window_secs)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! User rows, and what disabling or deleting a user does to their sessions and tokens.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::users::User;
+
+macro_rules! user_columns {
+    () => {
+        "id, username, email, disabled_at, created_at, updated_at"
+    };
+}
+
+impl Store {
+    pub async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ", password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(user.disabled_at)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .bind(password_hash)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    /// The user and their password hash, for signing in.
+    pub async fn find_user_for_login(
+        &self,
+        username: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    pub async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .find_user_for_login(username)
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    /// Users in id order, `limit` at a time, after the user `after`.
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Saves email and disabled state. Disabling also ends the user's sessions and revokes
+    /// every grant (so every refresh token) they have. Returns false when there is no such user.
+    pub async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let result = sqlx::query(
+            "UPDATE users SET email = $2, disabled_at = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(user.disabled_at)
+        .bind(user.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if user.disabled_at.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(&user.id)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Deletes the user with their sessions, consents, grants and tokens (by cascade).
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        disabled_at: row.try_get("disabled_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
