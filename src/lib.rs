@@ -43,7 +43,9 @@ pub async fn serve(
         store: store.clone(),
         keys,
     });
-    axum::serve(listener, http::router(state))
+    // The peer address feeds sign-in throttling.
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     store.close().await;

@@ -4,6 +4,7 @@ mod common;
 
 mod admin;
 mod cli;
+mod code_flow;
 mod discovery;
 mod keys;
 mod outage;

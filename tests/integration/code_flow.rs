@@ -1,0 +1,450 @@
+//! The authorization-code flow with PKCE, refresh-token rotation and reuse detection.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::flow::{PASSWORD, REDIRECT_URI, browser, location_param};
+use crate::common::{Backend, Client, TestEnv, verify_access_token};
+use crate::on_both_databases;
+
+on_both_databases!(
+    spa_signs_in_consents_and_gets_tokens,
+    confidential_web_app_authenticates_at_the_token_endpoint,
+    authorization_errors_follow_rfc_6749,
+    codes_are_single_use_and_bound,
+    concurrent_code_redemption_has_one_winner,
+    refresh_rotates_and_reuse_revokes_the_family,
+    concurrent_refresh_has_one_winner_across_processes,
+    disabled_and_deleted_users_lose_access,
+    consent_is_remembered_and_first_party_skips_it,
+);
+
+async fn tokens(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+async fn error(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let user_id = env.create_user("alice").await;
+    let client = env.spa_client().await;
+
+    let browser = browser();
+    let (url, verifier) = env.authorize_url(&client, "read", "s-123");
+    let login = browser.get(&url).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let login = login.text().await.unwrap();
+    assert!(login.contains(r#"<label for="username">Username</label>"#));
+    assert!(login.contains(r#"<label for="password">Password</label>"#));
+    assert!(login.contains("Sign in"));
+    assert!(login.contains("Photo App"));
+
+    assert_eq!(
+        env.sign_in(&browser, &url, "alice", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let consent = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("Photo App"));
+    assert!(consent.contains("Allow") && consent.contains("Deny"));
+    assert!(consent.contains("read"));
+
+    let redirect = env.consent(&browser, &url, "allow").await;
+    assert_eq!(redirect.status(), 303);
+    let location = redirect.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(REDIRECT_URI));
+    assert_eq!(location_param(&redirect, "state").as_deref(), Some("s-123"));
+    assert_eq!(
+        location_param(&redirect, "iss").as_deref(),
+        Some(env.server.issuer.as_str())
+    );
+    let code = location_param(&redirect, "code").unwrap();
+
+    let body = tokens(env.redeem(&client, &code, &verifier).await).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "read");
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    let claims = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &env.jwks().await,
+        &env.server.issuer,
+        &env.server.issuer,
+    );
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["scope"], "read");
+}
+
+async fn confidential_web_app_authenticates_at_the_token_endpoint(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("bob").await;
+    let web = Client::from_created(
+        &env.create_client(json!({
+            "client_name": "Web App",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code"],
+            "scope": "read",
+        }))
+        .await,
+    );
+    let (code, verifier) = env.authorization_code(&web, "bob", "read").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+    // Without its secret, a confidential client is not authenticated.
+    let mut public_form = form.to_vec();
+    public_form.push(("client_id", web.id.as_str()));
+    assert_eq!(
+        error(env.token(None, &public_form).await).await,
+        (401, "invalid_client".into())
+    );
+    let body = tokens(env.token(Some(&web), &form).await).await;
+    // Not allowed refresh tokens: none issued.
+    assert!(body.get("refresh_token").is_none());
+}
+
+async fn authorization_errors_follow_rfc_6749(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("carol").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (good, _) = env.authorize_url(&client, "read", "st");
+
+    // The client or redirect URI cannot be trusted: an error page, never a redirect.
+    for bad in [
+        good.replace(&client.id, "unknown-client"),
+        good.replace("localhost%3A3000", "evil.example"),
+        good.replace("%2Fcallback", "%2Fcallback%2Fextra"),
+    ] {
+        let response = browser.get(&bad).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        assert!(response.headers().get("location").is_none());
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+
+    // Everything else: back to the client with error, state and iss.
+    let cases = [
+        (
+            good.replace("&code_challenge_method=S256", ""),
+            "invalid_request",
+        ),
+        (
+            good.replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (good.replace("&code_challenge=", "&x="), "invalid_request"),
+        (good.replace("scope=read", "scope=admin"), "invalid_scope"),
+        (
+            good.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+    ];
+    for (url, expected) in cases {
+        let response = browser.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 302, "{url}");
+        assert_eq!(
+            location_param(&response, "error").as_deref(),
+            Some(expected),
+            "{url}"
+        );
+        assert_eq!(location_param(&response, "state").as_deref(), Some("st"));
+        assert_eq!(
+            location_param(&response, "iss").as_deref(),
+            Some(env.server.issuer.as_str())
+        );
+        assert!(location_param(&response, "error_description").is_some());
+    }
+
+    // Deny: access_denied.
+    env.sign_in(&browser, &good, "carol", PASSWORD).await;
+    let denied = env.consent(&browser, &good, "deny").await;
+    assert_eq!(denied.status(), 303);
+    assert_eq!(
+        location_param(&denied, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(location_param(&denied, "state").as_deref(), Some("st"));
+    assert!(location_param(&denied, "code").is_none());
+}
+
+async fn codes_are_single_use_and_bound(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("dave").await;
+    let client = env.spa_client().await;
+
+    // Wrong verifier, wrong redirect URI, missing verifier, another client: refused.
+    let (code, verifier) = env.authorization_code(&client, "dave", "read").await;
+    let other = env.spa_client().await;
+    let wrong_verifier = format!("{}x", &verifier[..verifier.len() - 1]);
+    assert_eq!(
+        error(env.redeem(&client, &code, &wrong_verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client.id.as_str()),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", "http://localhost:3000/other"),
+    ];
+    assert_eq!(
+        error(env.token(None, &form).await).await,
+        (400, "invalid_grant".into())
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client.id.as_str()),
+        ("code", code.as_str()),
+    ];
+    assert_eq!(
+        error(env.token(None, &form).await).await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        error(env.redeem(&other, &code, &verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+
+    // Redeemed once; the second time fails and revokes what the first gave.
+    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+    assert_eq!(
+        error(env.redeem(&client, &code, &verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+    let refresh = first["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        error(env.refresh(&client, refresh, None).await).await,
+        (400, "invalid_grant".into())
+    );
+
+    // An expired code (made so in the database: codes live 60 seconds).
+    let (code, verifier) = env.authorization_code(&client, "dave", "read").await;
+    let pool = env.db.pool().await;
+    sqlx::query("UPDATE authorization_codes SET expires_at = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        error(env.redeem(&client, &code, &verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+}
+
+async fn concurrent_code_redemption_has_one_winner(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("erin").await;
+    let client = env.spa_client().await;
+    let replica = env.start_replica();
+    let (code, verifier) = env.authorization_code(&client, "erin", "read").await;
+    let env = &env;
+    let attempts = (0..12).map(|i| {
+        let base = if i % 2 == 0 {
+            env.server.base.clone()
+        } else {
+            replica.base.clone()
+        };
+        let form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client.id.as_str()),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        async move { env.token_at(&base, None, &form).await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("frank").await;
+    let client = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&client, "frank", "read write").await;
+    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+
+    // Narrower scope is allowed; wider is not (and does not use up the token).
+    assert_eq!(
+        error(env.refresh(&client, &r1, Some("read admin")).await).await,
+        (400, "invalid_scope".into())
+    );
+    let second = tokens(env.refresh(&client, &r1, Some("read")).await).await;
+    assert_eq!(second["scope"], "read");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+
+    // The family keeps its original scope: the next refresh may ask for all of it again.
+    let third = tokens(env.refresh(&client, &r2, None).await).await;
+    assert_eq!(third["scope"], "read write");
+    let r3 = third["refresh_token"].as_str().unwrap().to_owned();
+
+    // r1 again: reuse. Refused, and the whole family (r3 included) is revoked.
+    assert_eq!(
+        error(env.refresh(&client, &r1, None).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(
+        error(env.refresh(&client, &r3, None).await).await,
+        (400, "invalid_grant".into())
+    );
+
+    // Another client cannot use this client's tokens, and garbage is invalid_grant.
+    let (code, verifier) = env.authorization_code(&client, "frank", "read").await;
+    let fresh = tokens(env.redeem(&client, &code, &verifier).await).await;
+    let other = env.spa_client().await;
+    let token = fresh["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        error(env.refresh(&other, token, None).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(
+        error(env.refresh(&client, "garbage", None).await).await,
+        (400, "invalid_grant".into())
+    );
+    // ... and the failed attempt by the other client did not use the token up.
+    tokens(env.refresh(&client, token, None).await).await;
+}
+
+async fn concurrent_refresh_has_one_winner_across_processes(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("gina").await;
+    let client = env.spa_client().await;
+    let replica = env.start_replica();
+    let (code, verifier) = env.authorization_code(&client, "gina", "read").await;
+    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let env = &env;
+    let attempts = (0..12).map(|i| {
+        let base = if i % 2 == 0 {
+            env.server.base.clone()
+        } else {
+            replica.base.clone()
+        };
+        let form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", client.id.as_str()),
+            ("refresh_token", refresh),
+        ];
+        async move { env.token_at(&base, None, &form).await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+}
+
+async fn disabled_and_deleted_users_lose_access(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let henry = env.create_user("henry").await;
+    let ivy = env.create_user("ivy").await;
+    let client = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&client, "henry", "read").await;
+    let henry_tokens = tokens(env.redeem(&client, &code, &verifier).await).await;
+    let (code, verifier) = env.authorization_code(&client, "ivy", "read").await;
+    let ivy_tokens = tokens(env.redeem(&client, &code, &verifier).await).await;
+
+    let response = env
+        .admin(Method::PATCH, &format!("/admin/users/{henry}"))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refresh = henry_tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        error(env.refresh(&client, refresh, None).await).await,
+        (400, "invalid_grant".into())
+    );
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "x");
+    assert_eq!(
+        env.sign_in(&browser, &url, "henry", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/users/{ivy}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let refresh = ivy_tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        error(env.refresh(&client, refresh, None).await).await,
+        (400, "invalid_grant".into())
+    );
+}
+
+async fn consent_is_remembered_and_first_party_skips_it(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("jack").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "a");
+    env.sign_in(&browser, &url, "jack", PASSWORD).await;
+    env.consent(&browser, &url, "allow").await;
+
+    // Same scope again: straight back with a code.
+    let (again, _) = env.authorize_url(&client, "read", "b");
+    let response = browser.get(&again).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location_param(&response, "code").is_some());
+    // More scope: asked again.
+    let (more, _) = env.authorize_url(&client, "read write", "c");
+    assert_eq!(browser.get(&more).send().await.unwrap().status(), 200);
+
+    let first_party = Client::from_created(
+        &env.create_client(json!({
+            "client_name": "Our Dashboard",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "scope": "read",
+            "skip_consent": true,
+        }))
+        .await,
+    );
+    let (url, _) = env.authorize_url(&first_party, "read", "d");
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location_param(&response, "code").is_some());
+}
