@@ -328,6 +328,16 @@ impl TestEnv {
         self.token_at(&self.server.base, basic, form).await
     }
 
+    /// POST a form to `path` on this server, without client credentials in a header.
+    pub async fn token_at_path(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POST /token on the server at `base` (this one or a replica).
     pub async fn token_at(
         &self,

@@ -1,0 +1,259 @@
+//! The HTML pages: security headers, cookies, CSRF, sign-out and sign-in throttling.
+
+use crate::common::flow::{PASSWORD, browser, hidden_field};
+use crate::common::{Backend, TestEnv};
+use crate::on_both_databases;
+
+on_both_databases!(
+    pages_carry_security_headers_and_safe_cookies,
+    forms_need_their_csrf_token,
+    sign_out_ends_the_session,
+    failed_sign_ins_are_throttled,
+    sign_in_cannot_be_used_to_redirect_elsewhere,
+);
+
+async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("kim").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    let page = browser.get(&url).send().await.unwrap();
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    // The form may lead back to the app's redirect URI, and nowhere else.
+    assert!(
+        csp.contains("form-action 'self' http://localhost:3000;"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let csrf_cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        csrf_cookie.contains("HttpOnly")
+            && csrf_cookie.contains("SameSite=Lax")
+            && csrf_cookie.contains("Path=/")
+    );
+    assert!(
+        !csrf_cookie.contains("Secure"),
+        "plain http issuer: no Secure"
+    );
+
+    let signed_in = env.sign_in(&browser, &url, "kim", PASSWORD).await;
+    let session_cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("portcullis_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(session_cookie.contains(attribute), "{session_cookie}");
+    }
+
+    // The stylesheet is served, and the pages need no script.
+    let css = browser
+        .get(env.url("/static/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let consent = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!consent.contains("<script"));
+}
+
+async fn forms_need_their_csrf_token(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("lee").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let continue_to = hidden_field(&page, "continue");
+    for csrf in ["", "wrong-token"] {
+        let response = browser
+            .post(env.url("/login"))
+            .form(&[
+                ("username", "lee"),
+                ("password", PASSWORD),
+                ("csrf", csrf),
+                ("continue", continue_to.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    // Another browser (no CSRF cookie) replaying a real token is refused as well.
+    let response = reqwest::Client::new()
+        .post(env.url("/login"))
+        .form(&[
+            ("username", "lee"),
+            ("password", PASSWORD),
+            ("csrf", hidden_field(&page, "csrf").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // The consent decision too.
+    env.sign_in(&browser, &url, "lee", PASSWORD).await;
+    let consent = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = browser
+        .post(env.url("/authorize"))
+        .form(&[
+            ("request", hidden_field(&consent, "request").as_str()),
+            ("csrf", "forged"),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("location").is_none());
+}
+
+async fn sign_out_ends_the_session(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("mia").await;
+    let browser = browser();
+    let login = browser
+        .get(env.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&login, "csrf");
+    let response = browser
+        .post(env.url("/login"))
+        .form(&[
+            ("username", "mia"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+            ("continue", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("signed in as mia"));
+
+    let response = browser
+        .post(env.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = browser
+        .get(env.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<h1>Sign in</h1>"),
+        "signed out: the login form again"
+    );
+}
+
+async fn failed_sign_ins_are_throttled(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("ned").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    for _ in 0..5 {
+        let response = env.sign_in(&browser, &url, "ned", "wrong password").await;
+        assert_eq!(response.status(), 401);
+        let page = response.text().await.unwrap();
+        // One message for a bad username or password: it does not say which.
+        assert!(page.contains("The username or password is incorrect."));
+    }
+    let unknown = env
+        .sign_in(&browser, &url, "nobody-here", "wrong password")
+        .await;
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("The username or password is incorrect.")
+    );
+
+    // Now even the right password is refused for a while, with a clear message.
+    let response = env.sign_in(&browser, &url, "ned", PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-in attempts")
+    );
+}
+
+async fn sign_in_cannot_be_used_to_redirect_elsewhere(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("olga").await;
+    let browser = browser();
+    let login = browser
+        .get(env.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&login, "csrf");
+    for target in ["https://evil.example/", "//evil.example/", "/admin/clients"] {
+        let response = browser
+            .post(env.url("/login"))
+            .form(&[
+                ("username", "olga"),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+                ("continue", target),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{target}");
+        assert!(response.headers().get("location").is_none(), "{target}");
+    }
+}
