@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod browser;
 mod cli;
 mod code_flow;
 mod discovery;

@@ -1,0 +1,146 @@
+//! A minimal W3C WebDriver client for Debian's chromedriver: just what the browser tests use.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// The W3C key under which an element reference is returned.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A headless Chromium session driven through chromedriver, or None when chromedriver is not
+/// installed and PORTCULLIS_REQUIRE_BROWSER is not set (CI sets it, so CI never skips).
+pub struct Browser {
+    driver: Child,
+    base: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn start() -> Option<Browser> {
+        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(chromedriver) = chromedriver else {
+            assert!(
+                std::env::var_os("PORTCULLIS_REQUIRE_BROWSER").is_none(),
+                "PORTCULLIS_REQUIRE_BROWSER is set but chromedriver is not installed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("browser test skipped: chromedriver is not installed");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = Browser { driver, base, http, _profile: profile };
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", browser._profile.path().display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        }}});
+        let session = browser.call(reqwest::Method::POST, "/session", capabilities).await;
+        let id = session["sessionId"].as_str().expect("a WebDriver session").to_owned();
+        browser.base = format!("{}/session/{id}", browser.base);
+        Some(browser)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let request = if method == reqwest::Method::GET { request } else { request.json(&body) };
+        let response: Value = request.send().await.expect("chromedriver answers").json().await.unwrap();
+        assert!(response["value"].get("error").is_none(), "WebDriver {path}: {response}");
+        response["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({"url": url})).await;
+    }
+
+    pub async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
+        found[ELEMENT_KEY].as_str().unwrap().to_owned()
+    }
+
+    /// Types into the input that the `<label>` with this text is for, as a person would find it.
+    pub async fn fill_labelled(&self, label: &str, text: &str) {
+        let xpath = format!("//label[normalize-space()='{label}']");
+        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "xpath", "value": xpath})).await;
+        let label_id = found[ELEMENT_KEY].as_str().unwrap();
+        let target = self.call(reqwest::Method::GET, &format!("/element/{label_id}/attribute/for"), Value::Null).await;
+        let input = self.find(&format!("#{}", target.as_str().expect("the label has a for attribute"))).await;
+        self.call(reqwest::Method::POST, &format!("/element/{input}/value"), json!({"text": text})).await;
+    }
+
+    /// Clicks the button with this text.
+    pub async fn click_button(&self, text: &str) {
+        let xpath = format!("//button[normalize-space()='{text}']");
+        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "xpath", "value": xpath})).await;
+        let id = found[ELEMENT_KEY].as_str().unwrap().to_owned();
+        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({})).await;
+    }
+
+    pub async fn page_text(&self) -> String {
+        let body = self.find("body").await;
+        self.call(reqwest::Method::GET, &format!("/element/{body}/text"), Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", json!({"width": width, "height": height})).await;
+    }
+
+    /// A PNG of the viewport.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        let encoded = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap()
+    }
+
+    /// Waits until the current URL starts with `prefix`.
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
+        for _ in 0..100 {
+            let url = self.current_url().await;
+            if url.starts_with(prefix) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser never reached {prefix}; it is at {}", self.current_url().await);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
