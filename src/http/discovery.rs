@@ -24,6 +24,8 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, OAuthEr
         "token_endpoint": config.endpoint("/token"),
         "revocation_endpoint": config.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": AuthMethod::ALL,
+        "introspection_endpoint": config.endpoint("/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": config.endpoint("/.well-known/jwks.json"),
         "registration_endpoint": config.endpoint("/register"),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

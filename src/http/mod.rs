@@ -4,6 +4,7 @@ mod admin;
 mod authorize;
 mod discovery;
 mod extract;
+mod introspect;
 mod login;
 mod pages;
 mod register;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
         .layer(cors);
     Router::new()
         .merge(for_apps)

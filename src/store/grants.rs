@@ -40,6 +40,7 @@ pub struct CodeRecord {
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub grant_id: String,
+    pub created_at: i64,
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
@@ -156,7 +157,7 @@ impl Store {
     ) -> Result<Option<RefreshRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
-                    r.rotated_at, g.revoked_at, u.disabled_at \
+                    r.rotated_at, g.revoked_at, u.disabled_at, r.created_at \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
              WHERE r.token_hash = $1",
         )
@@ -174,6 +175,7 @@ impl Store {
             rotated: row.try_get::<Option<i64>, _>(6)?.is_some(),
             grant_revoked: row.try_get::<Option<i64>, _>(7)?.is_some(),
             user_disabled: row.try_get::<Option<i64>, _>(8)?.is_some(),
+            created_at: row.try_get(9)?,
         }))
     }
 

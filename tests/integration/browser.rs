@@ -15,13 +15,15 @@ async fn serve_callback() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/callback",
-        axum::routing::get(move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(query.unwrap_or_default());
-                axum::response::Html("<h1>Back in the app</h1>")
-            }
-        }),
+        axum::routing::get(
+            move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(query.unwrap_or_default());
+                    axum::response::Html("<h1>Back in the app</h1>")
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -39,14 +41,20 @@ async fn shoot(browser: &Browser, name: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     for (suffix, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
         browser.set_window_size(width, height).await;
-        std::fs::write(dir.join(format!("{name}-{suffix}.png")), browser.screenshot().await).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}-{suffix}.png")),
+            browser.screenshot().await,
+        )
+        .unwrap();
     }
     browser.set_window_size(1280, 800).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_and_consents_in_a_real_browser() {
-    let Some(browser) = Browser::start().await else { return };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
     let env = TestEnv::start(Backend::Sqlite).await;
     let user_id = env.create_user("alice").await;
     let (redirect_uri, mut callbacks) = serve_callback().await;
@@ -79,20 +87,33 @@ async fn a_person_signs_in_and_consents_in_a_real_browser() {
     browser.fill_labelled("Username", "alice").await;
     browser.fill_labelled("Password", "not my password").await;
     browser.click_button("Sign in").await;
-    assert!(browser.page_text().await.contains("The username or password is incorrect."));
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("The username or password is incorrect.")
+    );
 
     browser.fill_labelled("Password", PASSWORD).await;
     browser.click_button("Sign in").await;
     let consent = browser.page_text().await;
-    assert!(consent.contains("Photo Printer wants to access your account"), "{consent}");
+    assert!(
+        consent.contains("Photo Printer wants to access your account"),
+        "{consent}"
+    );
     assert!(consent.contains("See your basic profile"));
     shoot(&browser, "consent").await;
 
     browser.click_button("Allow").await;
     browser.wait_for_url(&redirect_uri).await;
-    let query = callbacks.recv().await.expect("the app's redirect URI was called");
+    let query = callbacks
+        .recv()
+        .await
+        .expect("the app's redirect URI was called");
     let params: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
     assert_eq!(params["state"], "browser-state");
     assert_eq!(params["iss"], env.server.issuer);
 

@@ -29,6 +29,7 @@ async fn metadata_describes_the_server(backend: Backend) {
     assert_eq!(m["registration_endpoint"], format!("{issuer}/register"));
     assert_eq!(m["authorization_endpoint"], format!("{issuer}/authorize"));
     assert_eq!(m["revocation_endpoint"], format!("{issuer}/revoke"));
+    assert_eq!(m["introspection_endpoint"], format!("{issuer}/introspect"));
     assert_eq!(
         m["grant_types_supported"],
         json!(["authorization_code", "refresh_token", "client_credentials"])

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod discovery;
+mod introspection;
 mod keys;
 mod outage;
 mod pages;

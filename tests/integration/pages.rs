@@ -10,6 +10,7 @@ on_both_databases!(
     sign_out_ends_the_session,
     failed_sign_ins_are_throttled,
     sign_in_cannot_be_used_to_redirect_elsewhere,
+    sessions_expire_when_idle_and_at_their_absolute_end,
 );
 
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
@@ -255,5 +256,49 @@ async fn sign_in_cannot_be_used_to_redirect_elsewhere(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), 200, "{target}");
         assert!(response.headers().get("location").is_none(), "{target}");
+    }
+}
+
+async fn sessions_expire_when_idle_and_at_their_absolute_end(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("uma").await;
+    let client = env.spa_client().await;
+    for column in ["last_seen_at", "expires_at"] {
+        let browser = browser();
+        let (url, _) = env.authorize_url(&client, "read", "s");
+        assert_eq!(
+            env.sign_in(&browser, &url, "uma", PASSWORD).await.status(),
+            303
+        );
+        // Signed in: the consent page, not the login form.
+        let page = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("wants to access your account"));
+
+        let pool = env.db.pool().await;
+        let sql = format!("UPDATE sessions SET {column} = 1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let page = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<h1>Sign in</h1>"),
+            "{column}: the session has ended"
+        );
     }
 }

@@ -32,7 +32,11 @@ impl Browser {
             eprintln!("browser test skipped: chromedriver is not installed");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -48,7 +52,12 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
-        let mut browser = Browser { driver, base, http, _profile: profile };
+        let mut browser = Browser {
+            driver,
+            base,
+            http,
+            _profile: profile,
+        };
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -65,64 +74,145 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
         }}});
-        let session = browser.call(reqwest::Method::POST, "/session", capabilities).await;
-        let id = session["sessionId"].as_str().expect("a WebDriver session").to_owned();
+        let session = browser
+            .call(reqwest::Method::POST, "/session", capabilities)
+            .await;
+        let id = session["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_owned();
         browser.base = format!("{}/session/{id}", browser.base);
         Some(browser)
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let request = self.http.request(method.clone(), format!("{}{path}", self.base));
-        let request = if method == reqwest::Method::GET { request } else { request.json(&body) };
-        let response: Value = request.send().await.expect("chromedriver answers").json().await.unwrap();
-        assert!(response["value"].get("error").is_none(), "WebDriver {path}: {response}");
+        let request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        let request = if method == reqwest::Method::GET {
+            request
+        } else {
+            request.json(&body)
+        };
+        let response: Value = request
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            response["value"].get("error").is_none(),
+            "WebDriver {path}: {response}"
+        );
         response["value"].clone()
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", json!({"url": url})).await;
+        self.call(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
     }
 
     pub async fn current_url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
+        self.call(reqwest::Method::GET, "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     async fn find(&self, css: &str) -> String {
-        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
         found[ELEMENT_KEY].as_str().unwrap().to_owned()
     }
 
     /// Types into the input that the `<label>` with this text is for, as a person would find it.
     pub async fn fill_labelled(&self, label: &str, text: &str) {
         let xpath = format!("//label[normalize-space()='{label}']");
-        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "xpath", "value": xpath})).await;
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "xpath", "value": xpath}),
+            )
+            .await;
         let label_id = found[ELEMENT_KEY].as_str().unwrap();
-        let target = self.call(reqwest::Method::GET, &format!("/element/{label_id}/attribute/for"), Value::Null).await;
-        let input = self.find(&format!("#{}", target.as_str().expect("the label has a for attribute"))).await;
-        self.call(reqwest::Method::POST, &format!("/element/{input}/value"), json!({"text": text})).await;
+        let target = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{label_id}/attribute/for"),
+                Value::Null,
+            )
+            .await;
+        let input = self
+            .find(&format!(
+                "#{}",
+                target.as_str().expect("the label has a for attribute")
+            ))
+            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{input}/value"),
+            json!({"text": text}),
+        )
+        .await;
     }
 
     /// Clicks the button with this text.
     pub async fn click_button(&self, text: &str) {
         let xpath = format!("//button[normalize-space()='{text}']");
-        let found = self.call(reqwest::Method::POST, "/element", json!({"using": "xpath", "value": xpath})).await;
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "xpath", "value": xpath}),
+            )
+            .await;
         let id = found[ELEMENT_KEY].as_str().unwrap().to_owned();
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({})).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
     }
 
     pub async fn page_text(&self) -> String {
         let body = self.find("body").await;
-        self.call(reqwest::Method::GET, &format!("/element/{body}/text"), Value::Null).await.as_str().unwrap().to_owned()
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{body}/text"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
     }
 
     pub async fn set_window_size(&self, width: u32, height: u32) {
-        self.call(reqwest::Method::POST, "/window/rect", json!({"width": width, "height": height})).await;
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
     }
 
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
-        let encoded = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
-        base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap()
+        let encoded = self
+            .call(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap())
+            .unwrap()
     }
 
     /// Waits until the current URL starts with `prefix`.
@@ -134,7 +224,10 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the browser never reached {prefix}; it is at {}", self.current_url().await);
+        panic!(
+            "the browser never reached {prefix}; it is at {}",
+            self.current_url().await
+        );
     }
 }
 
