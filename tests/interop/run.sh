@@ -19,3 +19,9 @@ issuer="$(sed -n 's/.*listening on .*, issuer \(.*\)$/\1/p' "$work/server.log" |
 client="$("$bin" clients create --name interop --grant-type client_credentials --scope "read write" --json)"
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$client" "$1"; }
 node "$here/client_credentials.mjs" "$issuer" "$(field client_id)" "$(field client_secret)"
+
+echo "correct horse battery" | "$bin" users create --username interop --password-stdin >/dev/null
+redirect="http://localhost:3000/callback"
+client="$("$bin" clients create --name "Interop SPA" --public --redirect-uri "$redirect" \
+  --grant-type authorization_code --grant-type refresh_token --scope "read write" --json)"
+node "$here/code_flow.mjs" "$issuer" "$(field client_id)" interop "correct horse battery" "$redirect"
