@@ -80,27 +80,22 @@ async fn a_person_signs_in_and_consents_in_a_real_browser() {
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
     browser.goto(authorize.as_str()).await;
-    assert!(browser.page_text().await.contains("Photo Printer"));
+    browser.wait_for_text("Photo Printer").await;
     shoot(&browser, "login").await;
 
     // A wrong password first: a clear message, and the form again.
     browser.fill_labelled("Username", "alice").await;
     browser.fill_labelled("Password", "not my password").await;
     browser.click_button("Sign in").await;
-    assert!(
-        browser
-            .page_text()
-            .await
-            .contains("The username or password is incorrect.")
-    );
+    browser
+        .wait_for_text("The username or password is incorrect.")
+        .await;
 
     browser.fill_labelled("Password", PASSWORD).await;
     browser.click_button("Sign in").await;
-    let consent = browser.page_text().await;
-    assert!(
-        consent.contains("Photo Printer wants to access your account"),
-        "{consent}"
-    );
+    let consent = browser
+        .wait_for_text("Photo Printer wants to access your account")
+        .await;
     assert!(consent.contains("See your basic profile"));
     shoot(&browser, "consent").await;
 

@@ -17,6 +17,7 @@ on_both_databases!(
     concurrent_refresh_has_one_winner_across_processes,
     disabled_and_deleted_users_lose_access,
     consent_is_remembered_and_first_party_skips_it,
+    refresh_tokens_expire_when_idle_and_at_the_family_end,
 );
 
 async fn tokens(response: reqwest::Response) -> Value {
@@ -447,4 +448,26 @@ async fn consent_is_remembered_and_first_party_skips_it(backend: Backend) {
     let response = browser.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 302);
     assert!(location_param(&response, "code").is_some());
+}
+
+async fn refresh_tokens_expire_when_idle_and_at_the_family_end(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("wendy").await;
+    let client = env.spa_client().await;
+    let pool = env.db.pool().await;
+    for sql in [
+        "UPDATE refresh_tokens SET idle_expires_at = 1",
+        "UPDATE grants SET expires_at = 1",
+    ] {
+        let (code, verifier) = env.authorization_code(&client, "wendy", "read").await;
+        let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        let refresh = first["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            error(env.refresh(&client, refresh, None).await).await,
+            (400, "invalid_grant".into()),
+            "{sql}"
+        );
+    }
+    pool.close().await;
 }

@@ -11,6 +11,8 @@ on_both_databases!(
     failed_sign_ins_are_throttled,
     sign_in_cannot_be_used_to_redirect_elsewhere,
     sessions_expire_when_idle_and_at_their_absolute_end,
+    cookies_are_secure_behind_an_https_issuer,
+    failed_sign_ins_are_throttled_per_address,
 );
 
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
@@ -301,4 +303,33 @@ async fn sessions_expire_when_idle_and_at_their_absolute_end(backend: Backend) {
             "{column}: the session has ended"
         );
     }
+}
+
+async fn cookies_are_secure_behind_an_https_issuer(backend: Backend) {
+    let env = TestEnv::start_with(backend, &["--issuer", "https://auth.example.test"]).await;
+    let response = browser().get(env.url("/login")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn failed_sign_ins_are_throttled_per_address(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("vic").await;
+    let client = env.spa_client().await;
+    let browser = browser();
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    // Many usernames from one address: each stays under its own limit, the address does not.
+    for i in 0..50 {
+        let response = env
+            .sign_in(
+                &browser,
+                &url,
+                &format!("guess{}", i % 10),
+                "wrong password",
+            )
+            .await;
+        assert_eq!(response.status(), 401, "attempt {i}");
+    }
+    let response = env.sign_in(&browser, &url, "vic", PASSWORD).await;
+    assert_eq!(response.status(), 429);
 }

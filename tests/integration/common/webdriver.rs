@@ -82,10 +82,30 @@ impl Browser {
             .expect("a WebDriver session")
             .to_owned();
         browser.base = format!("{}/session/{id}", browser.base);
+        // Element look-ups wait for the element to appear, as a person would.
+        browser
+            .call(
+                reqwest::Method::POST,
+                "/timeouts",
+                json!({"implicit": 5000}),
+            )
+            .await;
         Some(browser)
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(error) => panic!("WebDriver {path}: {error}"),
+        }
+    }
+
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base));
@@ -101,11 +121,10 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        assert!(
-            response["value"].get("error").is_none(),
-            "WebDriver {path}: {response}"
-        );
-        response["value"].clone()
+        match response["value"].get("error") {
+            None => Ok(response["value"].clone()),
+            Some(_) => Err(response["value"].clone()),
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -183,17 +202,36 @@ impl Browser {
         .await;
     }
 
-    pub async fn page_text(&self) -> String {
-        let body = self.find("body").await;
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{body}/text"),
-            Value::Null,
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned()
+    /// The page's text once it contains `expected`: a click that submits a form returns before
+    /// the next page has loaded, so the text is read again until it shows (or 10 s pass).
+    pub async fn wait_for_text(&self, expected: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..100 {
+            if let Ok(text_now) = self.try_page_text().await {
+                text = text_now;
+                if text.contains(expected) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {expected:?}; it shows:\n{text}");
+    }
+
+    async fn try_page_text(&self) -> Result<String, Value> {
+        let query = json!({"using": "css selector", "value": "body"});
+        let found = self
+            .try_call(reqwest::Method::POST, "/element", query)
+            .await?;
+        let body = found[ELEMENT_KEY].as_str().unwrap_or_default().to_owned();
+        let text = self
+            .try_call(
+                reqwest::Method::GET,
+                &format!("/element/{body}/text"),
+                Value::Null,
+            )
+            .await?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
     pub async fn set_window_size(&self, width: u32, height: u32) {
