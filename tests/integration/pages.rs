@@ -151,26 +151,7 @@ async fn sign_out_ends_the_session(backend: Backend) {
     let env = TestEnv::start(backend).await;
     env.create_user("mia").await;
     let browser = browser();
-    let login = browser
-        .get(env.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden_field(&login, "csrf");
-    let response = browser
-        .post(env.url("/login"))
-        .form(&[
-            ("username", "mia"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-            ("continue", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (response, csrf) = env.login_directly(&browser, "mia", "").await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("signed in as mia"));
 
@@ -235,27 +216,8 @@ async fn sign_in_cannot_be_used_to_redirect_elsewhere(backend: Backend) {
     let env = TestEnv::start(backend).await;
     env.create_user("olga").await;
     let browser = browser();
-    let login = browser
-        .get(env.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden_field(&login, "csrf");
     for target in ["https://evil.example/", "//evil.example/", "/admin/clients"] {
-        let response = browser
-            .post(env.url("/login"))
-            .form(&[
-                ("username", "olga"),
-                ("password", PASSWORD),
-                ("csrf", csrf.as_str()),
-                ("continue", target),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (response, _) = env.login_directly(&browser, "olga", target).await;
         assert_eq!(response.status(), 200, "{target}");
         assert!(response.headers().get("location").is_none(), "{target}");
     }

@@ -154,6 +154,38 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// Signs in on `/login` itself (not within an authorization), continuing to `continue_to`;
+    /// returns the response and the browser's CSRF token.
+    pub async fn login_directly(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        continue_to: &str,
+    ) -> (reqwest::Response, String) {
+        let page = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_field(&page, "csrf");
+        let form = [
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+            ("continue", continue_to),
+        ];
+        let response = browser
+            .post(self.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (response, csrf)
+    }
+
     /// Answers the consent page that `authorize_url` shows with `decision`; returns the redirect.
     pub async fn consent(
         &self,
