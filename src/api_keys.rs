@@ -72,16 +72,67 @@ pub struct ApiKey {
     pub name: String,
     pub display_prefix: String,
     pub scope: String,
+    pub env: KeyEnv,
+    /// Free-form JSON object, returned by introspection.
+    pub metadata: serde_json::Value,
+    pub owner: KeyOwner,
+    /// The user who made it; None when made through the admin API or CLI.
+    pub created_by: Option<String>,
+    pub revoke_when_creator_leaves: bool,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
 }
 
+/// Who a key acts for: a user (personal), an organization, or no one (service, admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOwner {
+    User {
+        user_id: String,
+    },
+    Org {
+        org_id: String,
+    },
+    #[serde(untagged)]
+    Nobody,
+}
+
+impl KeyOwner {
+    /// The kind of key this owner makes (admin keys are service-like but chosen explicitly).
+    pub fn kind(&self) -> ApiKeyKind {
+        match self {
+            Self::User { .. } => ApiKeyKind::Personal,
+            Self::Org { .. } => ApiKeyKind::Organization,
+            Self::Nobody => ApiKeyKind::Service,
+        }
+    }
+}
+
 impl ApiKey {
     /// Neither revoked nor expired at `now`.
     pub fn is_usable(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// `sub` of the tokens it gets: its owner, or the key itself when it has none.
+    pub fn subject(&self) -> &str {
+        match &self.owner {
+            KeyOwner::User { user_id } => user_id,
+            KeyOwner::Org { org_id } => org_id,
+            KeyOwner::Nobody => &self.id,
+        }
+    }
+}
+
+impl KeyEnv {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "live" => Some(Self::Live),
+            "test" => Some(Self::Test),
+            _ => None,
+        }
     }
 }
 
@@ -156,4 +207,105 @@ mod tests {
         assert!(!is_well_formed("pc_live_"));
         assert!(!is_well_formed("not a key"));
     }
+}
+
+/// What a new key is to be; checked by [`create_api_key`].
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub kind: ApiKeyKind,
+    pub name: String,
+    pub scope: String,
+    pub env: KeyEnv,
+    pub metadata: serde_json::Value,
+    pub owner: KeyOwner,
+    pub created_by: Option<String>,
+    pub revoke_when_creator_leaves: bool,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Largest metadata object accepted, serialized.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
+const MAX_NAME_CHARS: usize = 200;
+
+/// Checks `new` and stores it; returns the key and its secret, which is shown only now.
+pub async fn create_api_key(
+    store: &crate::store::Store,
+    prefix: &str,
+    new: NewApiKey,
+) -> Result<(ApiKey, Secret), ApiKeyError> {
+    let invalid = |m: &str| ApiKeyError::Invalid(m.to_owned());
+    let name = new.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "name must be 1 to 200 characters, without control characters",
+        ));
+    }
+    let scope =
+        crate::oauth::scope::Scope::parse(&new.scope).map_err(|e| ApiKeyError::Invalid(e.0))?;
+    check_metadata(&new.metadata).map_err(ApiKeyError::Invalid)?;
+    let now = crate::clock::unix_now();
+    if new.expires_at.is_some_and(|at| at <= now) {
+        return Err(invalid("the expiry must be in the future"));
+    }
+    let owner_matches_kind = match new.kind {
+        ApiKeyKind::Admin | ApiKeyKind::Service => new.owner == KeyOwner::Nobody,
+        kind => new.owner.kind() == kind,
+    };
+    if !owner_matches_kind {
+        return Err(invalid(
+            "a personal key is owned by a user, an organization key by an organization, others by no one",
+        ));
+    }
+    match &new.owner {
+        KeyOwner::User { user_id } if store.find_user(user_id).await?.is_none() => {
+            return Err(invalid("no such user"));
+        }
+        KeyOwner::Org { org_id } if store.find_organization(org_id).await?.is_none() => {
+            return Err(invalid("no such organization"));
+        }
+        _ => {}
+    }
+    let secret = generate_key(prefix, new.env);
+    let key = ApiKey {
+        id: crate::secrets::random_id("key_"),
+        kind: new.kind,
+        name: name.to_owned(),
+        display_prefix: display_prefix(secret.expose()),
+        scope: scope.to_string(),
+        env: new.env,
+        metadata: new.metadata,
+        owner: new.owner,
+        created_by: new.created_by,
+        revoke_when_creator_leaves: new.revoke_when_creator_leaves,
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.insert_api_key(&key, &secret.hash()).await?;
+    Ok((key, secret))
+}
+
+/// Metadata is a JSON object of at most 8 KiB.
+pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
+    if !metadata.is_object() {
+        return Err("metadata must be a JSON object".into());
+    }
+    if metadata.to_string().len() > MAX_METADATA_BYTES {
+        return Err(format!(
+            "metadata must be at most {MAX_METADATA_BYTES} bytes"
+        ));
+    }
+    Ok(())
 }

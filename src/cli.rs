@@ -8,12 +8,11 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::api_keys::{self, ApiKey, ApiKeyKind, KeyEnv};
+use crate::api_keys::{self, ApiKeyKind, KeyEnv, KeyOwner, NewApiKey};
 use crate::clients::ClientMetadata;
 use crate::clock::unix_now;
 use crate::config::{self, Config};
 use crate::keys::KeyStore;
-use crate::secrets::random_id;
 use crate::store::{Store, redact_url};
 
 #[derive(Parser)]
@@ -447,24 +446,21 @@ async fn api_keys_command(global: &GlobalArgs, command: &ApiKeysCommand) -> Resu
         return Err("--name must not be empty".into());
     }
     let env = if *test { KeyEnv::Test } else { KeyEnv::Live };
-    let secret = api_keys::generate_key(&global.api_key_prefix, env);
-    let key = ApiKey {
-        id: random_id("key_"),
-        kind: ApiKeyKind::Admin,
-        name: name.trim().to_owned(),
-        display_prefix: api_keys::display_prefix(secret.expose()),
-        scope: String::new(),
-        created_at: unix_now(),
-        expires_at: None,
-        revoked_at: None,
-        last_used_at: None,
-    };
     let store = open_store(global).await?;
-    store
-        .insert_api_key(&key, &secret.hash())
-        .await
-        .map_err(|e| e.to_string())?;
+    let new = NewApiKey {
+        kind: ApiKeyKind::Admin,
+        name: name.clone(),
+        scope: String::new(),
+        env,
+        metadata: json!({}),
+        owner: KeyOwner::Nobody,
+        created_by: None,
+        revoke_when_creator_leaves: false,
+        expires_at: None,
+    };
+    let result = api_keys::create_api_key(&store, &global.api_key_prefix, new).await;
     store.close().await;
+    let (key, secret) = result.map_err(|e| e.to_string())?;
     if *json {
         println!("{}", json!({ "id": key.id, "key": secret.expose() }));
     } else {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod organizations;
 pub mod passwords;
 pub mod secrets;
 pub mod store;

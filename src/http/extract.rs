@@ -41,10 +41,9 @@ pub async fn authenticate_admin(
     let now = unix_now();
     let key = state
         .store
-        .find_api_key_by_hash(&hash_secret(token))
+        .find_usable_api_key(&hash_secret(token), now)
         .await
         .map_err(AdminAuthFailure::Store)?
-        .filter(|k| k.is_usable(now))
         .ok_or(AdminAuthFailure::Invalid)?;
     if key.kind != ApiKeyKind::Admin {
         return Err(AdminAuthFailure::NotAdmin);

@@ -1,14 +1,17 @@
-//! API key rows.
+//! API key rows. Whether a key may be used is decided in the query itself (not revoked, not
+//! expired, owner not disabled), so every replica sees a revocation on the very next request.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
-use crate::api_keys::{ApiKey, ApiKeyKind};
+use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 
 macro_rules! api_key_columns {
     () => {
-        "id, kind, name, display_prefix, scope, created_at, expires_at, revoked_at, last_used_at"
+        "k.id, k.kind, k.name, k.display_prefix, k.scope, k.env, k.metadata, k.owner_user_id, \
+         k.owner_org_id, k.created_by, k.revoke_when_creator_leaves, k.created_at, k.expires_at, \
+         k.revoked_at, k.last_used_at"
     };
 }
 
@@ -17,16 +20,24 @@ pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 impl Store {
     pub async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO api_keys (",
-            api_key_columns!(),
-            ", key_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
+        let (owner_user, owner_org) = owner_columns(&key.owner);
+        sqlx::query(
+            "INSERT INTO api_keys (id, kind, name, display_prefix, scope, env, metadata, owner_user_id, \
+             owner_org_id, created_by, revoke_when_creator_leaves, created_at, expires_at, revoked_at, \
+             last_used_at, key_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
         .bind(&key.id)
         .bind(key.kind.as_str())
         .bind(&key.name)
         .bind(&key.display_prefix)
         .bind(&key.scope)
+        .bind(key.env.as_str())
+        .bind(key.metadata.to_string())
+        .bind(owner_user)
+        .bind(owner_org)
+        .bind(&key.created_by)
+        .bind(i64::from(key.revoke_when_creator_leaves))
         .bind(key.created_at)
         .bind(key.expires_at)
         .bind(key.revoked_at)
@@ -37,16 +48,79 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+    /// The key with this hash if it may be used at `now`: not revoked, not expired, and not
+    /// owned by a disabled user. (An organization's keys go with the organization.)
+    pub async fn find_usable_api_key(
+        &self,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
-            " FROM api_keys WHERE key_hash = $1"
+            " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
+             AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
         ))
         .bind(key_hash)
+        .bind(now)
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
+    pub async fn find_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys k WHERE k.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
+    /// Keys in id order, `limit` at a time, after the key `after`.
+    pub async fn list_api_keys(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys k WHERE k.id > $1 ORDER BY k.id LIMIT $2"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    /// Saves name, scope and metadata. Returns false when there is no such key.
+    pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1")
+                .bind(&key.id)
+                .bind(&key.name)
+                .bind(&key.scope)
+                .bind(key.metadata.to_string())
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Revokes a key at once. Returns false when there is no such key.
+    pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Records a use of the key, unless one was recorded within the last minute.
@@ -70,15 +144,37 @@ impl Store {
     }
 }
 
+fn owner_columns(owner: &KeyOwner) -> (Option<&str>, Option<&str>) {
+    match owner {
+        KeyOwner::User { user_id } => (Some(user_id), None),
+        KeyOwner::Org { org_id } => (None, Some(org_id)),
+        KeyOwner::Nobody => (None, None),
+    }
+}
+
 fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
+    let corrupt = |what: &str| StoreError::Internal(sqlx::Error::Decode(what.to_owned().into()));
     let kind: String = row.try_get("kind")?;
+    let env: String = row.try_get("env")?;
+    let metadata: String = row.try_get("metadata")?;
+    let owner_user: Option<String> = row.try_get("owner_user_id")?;
+    let owner_org: Option<String> = row.try_get("owner_org_id")?;
+    let owner = match (owner_user, owner_org) {
+        (Some(user_id), _) => KeyOwner::User { user_id },
+        (None, Some(org_id)) => KeyOwner::Org { org_id },
+        (None, None) => KeyOwner::Nobody,
+    };
     Ok(ApiKey {
         id: row.try_get("id")?,
-        kind: ApiKeyKind::parse(&kind)
-            .ok_or_else(|| StoreError::Internal(sqlx::Error::Decode("api key kind".into())))?,
+        kind: ApiKeyKind::parse(&kind).ok_or_else(|| corrupt("api key kind"))?,
         name: row.try_get("name")?,
         display_prefix: row.try_get("display_prefix")?,
         scope: row.try_get("scope")?,
+        env: KeyEnv::parse(&env).ok_or_else(|| corrupt("api key env"))?,
+        metadata: serde_json::from_str(&metadata).map_err(|_| corrupt("api key metadata"))?,
+        owner,
+        created_by: row.try_get("created_by")?,
+        revoke_when_creator_leaves: row.try_get::<i64, _>("revoke_when_creator_leaves")? != 0,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,

@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod clients;
 pub mod grants;
+pub mod organizations;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,50 @@
+//! Organizations: a name and members with a role. Organization API keys belong to them.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "owner" => Some(Self::Owner),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+}
+
+/// 1 to 200 characters, no control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err("name must be 1 to 200 characters, without control characters".into());
+    }
+    Ok(())
+}

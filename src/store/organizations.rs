@@ -1,0 +1,136 @@
+//! Organization and membership rows.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::organizations::{Member, Organization, Role};
+
+impl Store {
+    pub async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(org.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn find_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(Organization {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                created_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn list_organizations(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Organization>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at FROM organizations WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Organization {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    created_at: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the organization with its memberships and its API keys (by cascade).
+    pub async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM organizations WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO organization_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a member, and revokes the organization's keys they made that were marked to go
+    /// with their creator. Returns false when they were not a member.
+    pub async fn remove_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let result =
+            sqlx::query("DELETE FROM organization_members WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 WHERE owner_org_id = $1 AND created_by = $2 \
+             AND revoke_when_creator_leaves = 1 AND revoked_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn list_members(&self, org_id: &str) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.username, m.role FROM organization_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 ORDER BY u.username",
+        )
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get(2)?;
+                Ok(Member {
+                    user_id: r.try_get(0)?,
+                    username: r.try_get(1)?,
+                    role: Role::parse(&role).ok_or_else(|| {
+                        StoreError::Internal(sqlx::Error::Decode("member role".into()))
+                    })?,
+                })
+            })
+            .collect()
+    }
+}
