@@ -11,6 +11,8 @@ use crate::secrets::{SECRET_CHARS, Secret, base62_fixed, random_base62};
 use aws_lc_rs::digest;
 
 pub const DEFAULT_PREFIX: &str = "pc";
+/// Key ids start with this; client ids never contain `_`, so the two cannot be confused.
+pub const API_KEY_ID_PREFIX: &str = "key_";
 const CHECKSUM_CHARS: usize = 6;
 /// How much of a key is kept in clear to tell keys apart: the prefix, env and 4 characters.
 const DISPLAY_RANDOM_CHARS: usize = 4;
@@ -278,7 +280,7 @@ pub async fn create_api_key(
     }
     let secret = generate_key(prefix, new.env);
     let key = ApiKey {
-        id: crate::secrets::random_id("key_"),
+        id: crate::secrets::random_id(API_KEY_ID_PREFIX),
         kind: new.kind,
         name: name.to_owned(),
         display_prefix: display_prefix(secret.expose()),

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::extract::{AdminAuthFailure, authenticate_admin, bearer_token};
 use super::token::{authenticate_client, require_form};
+use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
 use crate::clock::unix_now;
 use crate::error::OAuthError;
 use crate::oauth::form::OAuthForm;
@@ -70,6 +71,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let now = unix_now();
     let inactive = json!({ "active": false });
 
+    if api_keys::is_well_formed(token) {
+        return Ok(api_key_answer(state, token).await?.unwrap_or(inactive));
+    }
     if let Some(claims) = state.keys.verify_access_token(token, &state.config.issuer) {
         return Ok(access_token_answer(state, claims)
             .await?
@@ -112,11 +116,23 @@ async fn access_token_answer(state: &AppState, claims: Value) -> Result<Option<V
     ) else {
         return Ok(None);
     };
-    let for_user = sub != client_id;
+    // A token exchanged from an API key lives and dies with the key; any other token with a
+    // user as subject was issued for a grant, which must still stand.
+    let from_api_key = client_id.starts_with(API_KEY_ID_PREFIX);
+    let for_user = sub != client_id && !from_api_key;
     if state.store.is_access_token_revoked(jti, for_user).await? {
         return Ok(None);
     }
-    if state.store.find_client(client_id).await?.is_none() {
+    let issuer_still_valid = if from_api_key {
+        state
+            .store
+            .find_usable_api_key_by_id(client_id, unix_now())
+            .await?
+            .is_some()
+    } else {
+        state.store.find_client(client_id).await?.is_some()
+    };
+    if !issuer_still_valid {
         return Ok(None);
     }
     let mut answer = json!({
@@ -133,8 +149,58 @@ async fn access_token_answer(state: &AppState, claims: Value) -> Result<Option<V
     if let Some(scope) = claims.get("scope") {
         answer["scope"] = scope.clone();
     }
-    if for_user && let Some(user) = state.store.find_user(sub).await? {
+    if let Some(org_id) = claims.get("org_id") {
+        answer["org_id"] = org_id.clone();
+    }
+    if sub != client_id
+        && let Some(user) = state.store.find_user(sub).await?
+    {
         answer["username"] = user.username.into();
+    }
+    Ok(Some(answer))
+}
+
+/// An API key's answer (RFC 7662 plus `metadata` and its owner), if it may be used now.
+async fn api_key_answer(state: &AppState, key: &str) -> Result<Option<Value>, OAuthError> {
+    if !api_keys::is_well_formed(key) {
+        return Ok(None);
+    }
+    let now = unix_now();
+    let Some(key) = state
+        .store
+        .find_usable_api_key(&hash_secret(key), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Err(e) = state.store.touch_api_key(&key, now).await {
+        tracing::warn!(error = %e, key_id = %key.id, "could not record API key use");
+    }
+    let owner = match &key.owner {
+        KeyOwner::User { user_id } => {
+            let username = state.store.find_user(user_id).await?.map(|u| u.username);
+            json!({ "user_id": user_id, "username": username })
+        }
+        KeyOwner::Org { org_id } => {
+            let name = state.store.find_organization(org_id).await?.map(|o| o.name);
+            json!({ "org_id": org_id, "name": name })
+        }
+        KeyOwner::Nobody => Value::Null,
+    };
+    let mut answer = json!({
+        "active": true,
+        "token_type": "api_key",
+        "key_kind": key.kind,
+        "scope": key.scope,
+        "client_id": key.id,
+        "sub": key.subject(),
+        "iat": key.created_at,
+        "metadata": key.metadata,
+        "owner": owner,
+        "iss": state.config.issuer,
+    });
+    if let Some(exp) = key.expires_at {
+        answer["exp"] = exp.into();
     }
     Ok(Some(answer))
 }

@@ -18,6 +18,9 @@ pub struct AccessTokenClaims {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The organization an organization API key acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 /// `aud` is one string for one audience, an array for several (RFC 7519 §4.1.3).
@@ -57,6 +60,7 @@ impl AccessTokenClaims {
             jti: random_base62(ID_CHARS),
             client_id: client_id.to_owned(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
+            org_id: None,
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum PresentedCredentials {
     Post { client_id: String, secret: String },
     /// `client_id` alone: a public client (none).
     ClientIdOnly { client_id: String },
+    /// An API key, as `Authorization: Bearer KEY` or Basic `KEY:` (empty password): one
+    /// string that is both client id and secret.
+    ApiKey { key: String, used_basic: bool },
 }
 
 /// Why the presented credentials could not even be read.
@@ -35,11 +38,19 @@ impl PresentedCredentials {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
             | Self::ClientIdOnly { client_id } => client_id,
+            Self::ApiKey { .. } => "",
         }
     }
 
     pub fn used_basic(&self) -> bool {
-        matches!(self, Self::Basic { .. })
+        matches!(
+            self,
+            Self::Basic { .. }
+                | Self::ApiKey {
+                    used_basic: true,
+                    ..
+                }
+        )
     }
 
     /// Reads the credentials from the `Authorization` header and the form.
@@ -50,8 +61,26 @@ impl PresentedCredentials {
         let body_id = form.get("client_id");
         let body_secret = form.get("client_secret");
         if let Some(header) = authorization {
+            if let Some(key) = parse_bearer(header) {
+                if body_id.is_some() || body_secret.is_some() {
+                    return Err(CredentialsError::SeveralMethods);
+                }
+                return Ok(Self::ApiKey {
+                    key,
+                    used_basic: false,
+                });
+            }
             let (client_id, secret) =
                 parse_basic(header).ok_or(CredentialsError::MalformedBasic)?;
+            if secret.is_empty() && crate::api_keys::is_well_formed(&client_id) {
+                if body_id.is_some() || body_secret.is_some() {
+                    return Err(CredentialsError::SeveralMethods);
+                }
+                return Ok(Self::ApiKey {
+                    key: client_id,
+                    used_basic: true,
+                });
+            }
             if body_secret.is_some() {
                 return Err(CredentialsError::SeveralMethods);
             }
@@ -87,6 +116,15 @@ impl PresentedCredentials {
             .as_deref()
             .is_some_and(|hash| secret_matches(presented_secret, hash))
     }
+}
+
+/// The token of `Authorization: Bearer …`.
+fn parse_bearer(header: &str) -> Option<String> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 /// RFC 7617 Basic credentials, each half form-urlencoded as RFC 6749 §2.3.1 asks.
@@ -145,10 +183,6 @@ mod tests {
         };
         assert_eq!(err(Some("Basic !!!"), ""), CredentialsError::MalformedBasic);
         assert_eq!(
-            err(Some("Bearer abc"), ""),
-            CredentialsError::MalformedBasic
-        );
-        assert_eq!(
             err(Some(&basic("", "x")), ""),
             CredentialsError::MalformedBasic
         );
@@ -161,6 +195,33 @@ mod tests {
             CredentialsError::SeveralMethods
         );
         assert_eq!(err(None, "client_secret=c"), CredentialsError::Missing);
+    }
+
+    #[test]
+    fn api_keys_come_as_bearer_or_basic_with_an_empty_password() {
+        let key = crate::api_keys::generate_key("pc", crate::api_keys::KeyEnv::Live);
+        let bearer = format!("Bearer {}", key.expose());
+        let creds = PresentedCredentials::from_request(Some(&bearer), &form("")).unwrap();
+        assert_eq!(
+            creds,
+            PresentedCredentials::ApiKey {
+                key: key.expose().into(),
+                used_basic: false
+            }
+        );
+        let creds =
+            PresentedCredentials::from_request(Some(&basic(key.expose(), "")), &form("")).unwrap();
+        assert_eq!(
+            creds,
+            PresentedCredentials::ApiKey {
+                key: key.expose().into(),
+                used_basic: true
+            }
+        );
+        // With a password, it is an ordinary client id and secret.
+        let creds =
+            PresentedCredentials::from_request(Some(&basic(key.expose(), "x")), &form("")).unwrap();
+        assert!(matches!(creds, PresentedCredentials::Basic { .. }));
     }
 
     #[test]

@@ -69,6 +69,26 @@ impl Store {
         row.map(|r| api_key_from_row(&r)).transpose()
     }
 
+    /// The key with this id if it may be used at `now` (same rules as by hash).
+    pub async fn find_usable_api_key_by_id(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
+             WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
+             AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
     pub async fn find_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",

@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod api_keys;
 mod browser;
 mod cli;
 mod code_flow;

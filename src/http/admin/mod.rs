@@ -1,6 +1,8 @@
 //! `/admin`: managing Portcullis, guarded by admin API keys.
 
+mod api_keys;
 mod clients;
+mod organizations;
 mod signing_keys;
 mod users;
 
@@ -24,6 +26,26 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{id}",
             get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route(
+            "/api-keys/{id}",
+            get(api_keys::show)
+                .patch(api_keys::update)
+                .delete(api_keys::revoke),
+        )
+        .route(
+            "/orgs",
+            post(organizations::create).get(organizations::list),
+        )
+        .route(
+            "/orgs/{id}",
+            get(organizations::show).delete(organizations::delete),
+        )
+        .route("/orgs/{id}/members", post(organizations::set_member))
+        .route(
+            "/orgs/{id}/members/{user_id}",
+            axum::routing::delete(organizations::remove_member),
         )
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))

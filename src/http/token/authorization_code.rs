@@ -83,10 +83,11 @@ pub async fn exchange(
     let mut response = issue_access_token(
         state,
         &record.user_id,
-        client,
+        &client.id,
         audience,
         &scope,
         Some(&record.grant_id),
+        None,
     )
     .await?;
     if client.allows_grant("refresh_token") {

@@ -1,5 +1,6 @@
 //! `POST /token` (RFC 6749 §3.2): client authentication, then the grant.
 
+mod api_key;
 mod authorization_code;
 mod refresh_token;
 
@@ -55,7 +56,11 @@ async fn issue(
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
 
-    let client = authenticate_client(state, headers, &form).await?;
+    let credentials = presented_credentials(headers, &form)?;
+    if let PresentedCredentials::ApiKey { key, used_basic } = &credentials {
+        return api_key::exchange(state, key, *used_basic, grant_type, &form).await;
+    }
+    let client = authenticate(state, &credentials).await?;
     match grant_type {
         "client_credentials" => client_credentials(state, &client, &form).await,
         "authorization_code" => authorization_code::exchange(state, &client, &form).await,
@@ -90,6 +95,19 @@ pub(super) async fn authenticate_client(
     headers: &HeaderMap,
     form: &OAuthForm,
 ) -> Result<Client, OAuthError> {
+    match presented_credentials(headers, form)? {
+        PresentedCredentials::ApiKey { used_basic, .. } => {
+            Err(OAuthError::invalid_client(used_basic))
+        }
+        credentials => authenticate(state, &credentials).await,
+    }
+}
+
+/// The credentials a request presents, or the RFC 6749 error for unreadable ones.
+fn presented_credentials(
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<PresentedCredentials, OAuthError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
@@ -98,14 +116,20 @@ pub(super) async fn authenticate_client(
                 .map_err(|_| OAuthError::invalid_client(true))?,
         ),
     };
-    let credentials =
-        PresentedCredentials::from_request(authorization, form).map_err(|e| match e {
-            CredentialsError::MalformedBasic => OAuthError::invalid_client(true),
-            CredentialsError::SeveralMethods => {
-                OAuthError::invalid_request("use exactly one client authentication method")
-            }
-            CredentialsError::Missing => OAuthError::invalid_client(false),
-        })?;
+    PresentedCredentials::from_request(authorization, form).map_err(|e| match e {
+        CredentialsError::MalformedBasic => OAuthError::invalid_client(true),
+        CredentialsError::SeveralMethods => {
+            OAuthError::invalid_request("use exactly one client authentication method")
+        }
+        CredentialsError::Missing => OAuthError::invalid_client(false),
+    })
+}
+
+/// The registered client these credentials prove, or `invalid_client`.
+async fn authenticate(
+    state: &AppState,
+    credentials: &PresentedCredentials,
+) -> Result<Client, OAuthError> {
     let client = state.store.find_client(credentials.client_id()).await?;
     match client {
         Some(client) if credentials.authenticate(&client) => Ok(client),
@@ -126,28 +150,30 @@ async fn client_credentials(
     }
     let scope = granted_scope(&client.scope, form.get("scope"))?;
     let audience = audience(state, client, form.resources())?;
-    issue_access_token(state, &client.id, client, audience, &scope, None).await
+    issue_access_token(state, &client.id, &client.id, audience, &scope, None, None).await
 }
 
 /// Signs an access token and, for a grant, records it so that revoking the grant reaches it.
 async fn issue_access_token(
     state: &AppState,
     subject: &str,
-    client: &Client,
+    client_id: &str,
     audience: Audience,
     scope: &Scope,
     grant_id: Option<&str>,
+    org_id: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let config = &state.config;
-    let claims = AccessTokenClaims::new(
+    let mut claims = AccessTokenClaims::new(
         &config.issuer,
         subject,
-        &client.id,
+        client_id,
         audience,
         scope,
         unix_now(),
         config.access_token_ttl_secs,
     );
+    claims.org_id = org_id.map(str::to_owned);
     let access_token = state.keys.active_key()?.sign_jwt(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing failed");
         OAuthError::server_error()
@@ -155,7 +181,7 @@ async fn issue_access_token(
     if let Some(grant_id) = grant_id {
         state
             .store
-            .record_access_token(&claims.jti, Some(grant_id), &client.id, claims.exp)
+            .record_access_token(&claims.jti, Some(grant_id), client_id, claims.exp)
             .await?;
     }
     Ok(TokenResponse {

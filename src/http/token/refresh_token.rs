@@ -61,10 +61,11 @@ pub async fn refresh(
     let mut response = issue_access_token(
         state,
         &record.user_id,
-        client,
+        &client.id,
         audience,
         &scope,
         Some(&record.grant_id),
+        None,
     )
     .await?;
     let next =

@@ -1,0 +1,66 @@
+//! An API key at the token endpoint: a degenerate client-credentials grant, where one string
+//! is both client id and secret. The JWT's `sub` is the key's owner and `client_id` the key.
+
+use super::{TokenResponse, granted_scope, issue_access_token};
+use crate::api_keys::{self, ApiKeyKind, KeyOwner};
+use crate::clock::unix_now;
+use crate::error::OAuthError;
+use crate::http::AppState;
+use crate::oauth::access_token::Audience;
+use crate::oauth::form::OAuthForm;
+use crate::oauth::scope::Scope;
+use crate::secrets::hash_secret;
+
+pub async fn exchange(
+    state: &AppState,
+    key: &str,
+    used_basic: bool,
+    grant_type: &str,
+    form: &OAuthForm,
+) -> Result<TokenResponse, OAuthError> {
+    // The checksum refuses typos and other strings without a database look-up.
+    if !api_keys::is_well_formed(key) {
+        return Err(OAuthError::invalid_client(used_basic));
+    }
+    let now = unix_now();
+    let key = state
+        .store
+        .find_usable_api_key(&hash_secret(key), now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client(used_basic))?;
+    if grant_type != "client_credentials" {
+        return Err(OAuthError::unauthorized_client(
+            "an API key can only use the client_credentials grant",
+        ));
+    }
+    if key.kind == ApiKeyKind::Admin {
+        return Err(OAuthError::unauthorized_client(
+            "admin keys manage Portcullis; use a service key for tokens",
+        ));
+    }
+    if !form.resources().is_empty() {
+        return Err(OAuthError::invalid_target(
+            "API keys are not bound to resources",
+        ));
+    }
+    let allowed = Scope::parse(&key.scope).unwrap_or_default();
+    let scope = granted_scope(&allowed, form.get("scope"))?;
+    if let Err(e) = state.store.touch_api_key(&key, now).await {
+        tracing::warn!(error = %e, key_id = %key.id, "could not record API key use");
+    }
+    let org_id = match &key.owner {
+        KeyOwner::Org { org_id } => Some(org_id.as_str()),
+        _ => None,
+    };
+    let audience = Audience::One(state.config.default_audience.clone());
+    issue_access_token(
+        state,
+        key.subject(),
+        &key.id,
+        audience,
+        &scope,
+        None,
+        org_id,
+    )
+    .await
+}

@@ -1,0 +1,468 @@
+//! API keys: the admin API, exchange for JWTs, ownership rules, and introspection.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestEnv, verify_access_token};
+use crate::on_both_databases;
+
+on_both_databases!(
+    keys_are_shown_once_and_listed_without_secrets,
+    a_key_is_exchanged_for_a_jwt,
+    revocation_and_expiry_take_effect_at_once_everywhere,
+    keys_follow_their_owners,
+    introspection_describes_keys_and_their_tokens,
+    bad_key_input_is_refused_clearly,
+);
+
+async fn create_key(env: &TestEnv, body: Value) -> Value {
+    let response = env
+        .admin(Method::POST, "/admin/api-keys")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+/// POST /token with the key as `-u KEY:`.
+async fn exchange(env: &TestEnv, base: &str, key: &str, scope: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    env.http
+        .post(format!("{base}/token"))
+        .basic_auth(key, Some(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspect(env: &TestEnv, token: &str) -> Value {
+    let response = env
+        .admin(Method::POST, "/introspect")
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn keys_are_shown_once_and_listed_without_secrets(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let created = create_key(&env, json!({"name": "CI deploys", "scope": "deploy read", "env": "test", "metadata": {"team": "infra"}})).await;
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("pc_test_"));
+    assert!(portcullis::api_keys::is_well_formed(key));
+    assert_eq!(created["kind"], "service");
+    assert_eq!(created["display_prefix"], &key[..12]);
+    let id = created["id"].as_str().unwrap();
+
+    let listed = env
+        .admin(Method::GET, "/admin/api-keys")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = env
+        .admin(Method::GET, &format!("/admin/api-keys/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for body in [&listed, &shown] {
+        assert!(body.contains(id));
+        assert!(!body.contains(key), "the secret is never shown again");
+        assert!(!body.contains(&portcullis::secrets::hash_secret(key)));
+    }
+    let patched: Value = env
+        .admin(Method::PATCH, &format!("/admin/api-keys/{id}"))
+        .json(&json!({"metadata": {"team": "platform"}, "name": "CI"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["metadata"], json!({"team": "platform"}));
+    assert_eq!(patched["name"], "CI");
+}
+
+async fn a_key_is_exchanged_for_a_jwt(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let created = create_key(&env, json!({"name": "backend", "scope": "read write"})).await;
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    let response = exchange(&env, &env.server.base, key, Some("read")).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let claims = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &env.jwks().await,
+        &env.server.issuer,
+        &env.server.issuer,
+    );
+    assert_eq!(claims["client_id"], id);
+    assert_eq!(claims["sub"], id, "a service key acts for itself");
+    assert_eq!(claims["scope"], "read");
+
+    // Bearer works too; no scope means the key's whole scope.
+    let response = env
+        .http
+        .post(env.url("/token"))
+        .bearer_auth(key)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "read write");
+
+    // Wider scope, another grant type, a typo caught by the checksum, an admin key.
+    let response = exchange(&env, &env.server.base, key, Some("read admin")).await;
+    assert_eq!(response.status(), 400);
+    let mut typo = key.to_owned().into_bytes();
+    let i = typo.len() - 10;
+    typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+    let response = exchange(
+        &env,
+        &env.server.base,
+        std::str::from_utf8(&typo).unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let response = env
+        .http
+        .post(env.url("/token"))
+        .bearer_auth(key)
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = exchange(&env, &env.server.base, &env.admin_key, None).await;
+    assert_eq!(response.status(), 400);
+
+    assert!(!env.server.logs().contains(key), "no key in any log line");
+}
+
+async fn revocation_and_expiry_take_effect_at_once_everywhere(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let replica = env.start_replica();
+    let created = create_key(&env, json!({"name": "soon revoked"})).await;
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 200);
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/api-keys/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 401);
+    assert_eq!(
+        exchange(&env, &env.server.base, key, None).await.status(),
+        401
+    );
+    assert_eq!(introspect(&env, key).await, json!({"active": false}));
+
+    let expiring = create_key(&env, json!({"name": "expiring", "expires_in": 3600})).await;
+    let key = expiring["key"].as_str().unwrap();
+    assert!(expiring["expires_at"].as_i64().unwrap() > 0);
+    assert_eq!(
+        exchange(&env, &env.server.base, key, None).await.status(),
+        200
+    );
+    let pool = env.db.pool().await;
+    sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE id = $1")
+        .bind(expiring["id"].as_str().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 401);
+}
+
+async fn keys_follow_their_owners(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let user_id = env.create_user("yara").await;
+    let creator_id = env.create_user("zed").await;
+    let personal = create_key(
+        &env,
+        json!({"name": "yara's laptop", "owner": {"user_id": user_id}, "scope": "read"}),
+    )
+    .await;
+    assert_eq!(personal["kind"], "personal");
+    let key = personal["key"].as_str().unwrap();
+    let body: Value = exchange(&env, &env.server.base, key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &env.jwks().await,
+        &env.server.issuer,
+        &env.server.issuer,
+    );
+    assert_eq!(claims["sub"], user_id.as_str());
+
+    // Disabling the user blocks their keys; enabling unblocks; deleting removes them.
+    let set_disabled = |disabled: bool| {
+        env.admin(Method::PATCH, &format!("/admin/users/{user_id}"))
+            .json(&json!({"disabled": disabled}))
+            .send()
+    };
+    set_disabled(true).await.unwrap();
+    assert_eq!(
+        exchange(&env, &env.server.base, key, None).await.status(),
+        401
+    );
+    set_disabled(false).await.unwrap();
+    assert_eq!(
+        exchange(&env, &env.server.base, key, None).await.status(),
+        200
+    );
+    env.admin(Method::DELETE, &format!("/admin/users/{user_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        exchange(&env, &env.server.base, key, None).await.status(),
+        401
+    );
+
+    // Organization keys: org_id in the token; gone with the organization; optionally with
+    // their creator when the creator leaves.
+    let org: Value = env
+        .admin(Method::POST, "/admin/orgs")
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap();
+    let response = env
+        .admin(Method::POST, &format!("/admin/orgs/{org_id}/members"))
+        .json(&json!({"user_id": creator_id, "role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let shown: Value = env
+        .admin(Method::GET, &format!("/admin/orgs/{org_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["members"][0]["username"], "zed");
+    let org_key = create_key(
+        &env,
+        json!({"name": "acme ci", "owner": {"org_id": org_id}}),
+    )
+    .await;
+    let leaving = create_key(
+        &env,
+        json!({"name": "zed's", "owner": {"org_id": org_id}, "created_by": creator_id, "revoke_when_creator_leaves": true}),
+    )
+    .await;
+    let body: Value = exchange(
+        &env,
+        &env.server.base,
+        org_key["key"].as_str().unwrap(),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let claims = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &env.jwks().await,
+        &env.server.issuer,
+        &env.server.issuer,
+    );
+    assert_eq!(claims["sub"], org_id);
+    assert_eq!(claims["org_id"], org_id);
+
+    let response = env
+        .admin(
+            Method::DELETE,
+            &format!("/admin/orgs/{org_id}/members/{creator_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        exchange(
+            &env,
+            &env.server.base,
+            leaving["key"].as_str().unwrap(),
+            None
+        )
+        .await
+        .status(),
+        401
+    );
+    assert_eq!(
+        exchange(
+            &env,
+            &env.server.base,
+            org_key["key"].as_str().unwrap(),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+
+    env.admin(Method::DELETE, &format!("/admin/orgs/{org_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        exchange(
+            &env,
+            &env.server.base,
+            org_key["key"].as_str().unwrap(),
+            None
+        )
+        .await
+        .status(),
+        401
+    );
+}
+
+async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let user_id = env.create_user("ann").await;
+    let org: Value = env
+        .admin(Method::POST, "/admin/orgs")
+        .json(&json!({"name": "Globex"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap();
+
+    let service = create_key(
+        &env,
+        json!({"name": "svc", "scope": "read", "metadata": {"plan": "pro"}}),
+    )
+    .await;
+    let answer = introspect(&env, service["key"].as_str().unwrap()).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["token_type"], "api_key");
+    assert_eq!(answer["scope"], "read");
+    assert_eq!(answer["client_id"], service["id"]);
+    assert_eq!(answer["metadata"], json!({"plan": "pro"}));
+    assert!(answer["owner"].is_null());
+
+    let personal = create_key(&env, json!({"name": "p", "owner": {"user_id": user_id}})).await;
+    let answer = introspect(&env, personal["key"].as_str().unwrap()).await;
+    assert_eq!(
+        answer["owner"],
+        json!({"user_id": user_id, "username": "ann"})
+    );
+    let organization = create_key(&env, json!({"name": "o", "owner": {"org_id": org_id}})).await;
+    let answer = introspect(&env, organization["key"].as_str().unwrap()).await;
+    assert_eq!(answer["owner"], json!({"org_id": org_id, "name": "Globex"}));
+
+    // A resource server (confidential client) may introspect keys too.
+    let rs = env.service_client().await;
+    let response = env
+        .http
+        .post(env.url("/introspect"))
+        .basic_auth(&rs.id, Some(&rs.secret))
+        .form(&[("token", service["key"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["active"], true);
+
+    // A JWT exchanged from a key is active while the key is, and not after.
+    let body: Value = exchange(
+        &env,
+        &env.server.base,
+        service["key"].as_str().unwrap(),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let jwt = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&env, jwt).await["active"], true);
+    env.admin(
+        Method::DELETE,
+        &format!("/admin/api-keys/{}", service["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(introspect(&env, jwt).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&env, service["key"].as_str().unwrap()).await,
+        json!({"active": false})
+    );
+}
+
+async fn bad_key_input_is_refused_clearly(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let user_id = env.create_user("bea").await;
+    let cases = [
+        json!({"name": ""}),
+        json!({"name": "x", "owner": {"user_id": user_id, "org_id": "org_x"}}),
+        json!({"name": "x", "owner": {"user_id": "usr_nobody"}}),
+        json!({"name": "x", "owner": {"org_id": "org_nobody"}}),
+        json!({"name": "x", "metadata": [1, 2]}),
+        json!({"name": "x", "expires_in": 0}),
+        json!({"name": "x", "expires_in": 60, "expires_at": 4_000_000_000i64}),
+        json!({"name": "x", "expires_at": 1}),
+        json!({"name": "x", "env": "prod"}),
+        json!({"name": "x", "kind": "admin", "owner": {"user_id": user_id}}),
+        json!({"name": "x", "scope": "bad\"scope"}),
+        json!({"name": "x", "unknown": true}),
+    ];
+    for body in cases {
+        let response = env
+            .admin(Method::POST, "/admin/api-keys")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"]["code"].is_string(), "{body}");
+    }
+    let response = env
+        .admin(Method::GET, "/admin/api-keys/key_nothing")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
