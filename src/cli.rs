@@ -110,6 +110,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_SECS", default_value_t = config::DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub refresh_token_absolute_secs: i64,
+    /// Lifetime of scoped tenant tokens (a service key's tokens for one tenant), in seconds.
+    #[arg(long, env = "PORTCULLIS_TENANT_TOKEN_TTL_SECS", default_value_t = config::DEFAULT_TENANT_TOKEN_TTL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..=3600))]
+    pub tenant_token_ttl_secs: i64,
     /// Words for a scope on the consent page, as SCOPE=WORDS (repeatable; the environment
     /// variable takes several separated by `;`).
     #[arg(
@@ -280,6 +284,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         session_absolute_secs: args.session_absolute_secs,
         refresh_token_idle_secs: args.refresh_token_idle_secs,
         refresh_token_absolute_secs: args.refresh_token_absolute_secs,
+        tenant_token_ttl_secs: args.tenant_token_ttl_secs,
         scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,
     };
     crate::serve(listener, config, store, Arc::new(keys))

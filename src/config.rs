@@ -7,6 +7,8 @@ pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 3600;
 pub const DEFAULT_JWKS_MAX_AGE_SECS: i64 = 300;
 /// Largest request body accepted anywhere: OAuth and admin requests are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default lifetime of a scoped tenant token: minutes, since it is handed to a browser.
+pub const DEFAULT_TENANT_TOKEN_TTL_SECS: i64 = 300;
 /// Default idle and absolute lifetimes of a browser session.
 pub const DEFAULT_SESSION_IDLE_SECS: i64 = 2 * 3600;
 pub const DEFAULT_SESSION_ABSOLUTE_SECS: i64 = 24 * 3600;
@@ -42,6 +44,8 @@ pub struct Config {
     pub refresh_token_idle_secs: i64,
     /// A refresh-token family ends this long after the authorization, in seconds.
     pub refresh_token_absolute_secs: i64,
+    /// Lifetime of scoped tenant tokens, in seconds.
+    pub tenant_token_ttl_secs: i64,
     /// Words shown on the consent page for each scope; others are shown by name.
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }

@@ -149,8 +149,10 @@ async fn access_token_answer(state: &AppState, claims: Value) -> Result<Option<V
     if let Some(scope) = claims.get("scope") {
         answer["scope"] = scope.clone();
     }
-    if let Some(org_id) = claims.get("org_id") {
-        answer["org_id"] = org_id.clone();
+    for extra in ["org_id", "tenant"] {
+        if let Some(value) = claims.get(extra) {
+            answer[extra] = value.clone();
+        }
     }
     if sub != client_id
         && let Some(user) = state.store.find_user(sub).await?

@@ -21,6 +21,9 @@ pub struct AccessTokenClaims {
     /// The organization an organization API key acts for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    /// The tenant a scoped tenant token was minted for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// `aud` is one string for one audience, an array for several (RFC 7519 §4.1.3).
@@ -61,8 +64,17 @@ impl AccessTokenClaims {
             client_id: client_id.to_owned(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             org_id: None,
+            tenant: None,
         }
     }
+}
+
+/// A tenant identifier: 1 to 128 letters, digits, `.`, `_`, `-` or `:`.
+pub fn is_valid_tenant(tenant: &str) -> bool {
+    (1..=128).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ on_both_databases!(
     keys_follow_their_owners,
     introspection_describes_keys_and_their_tokens,
     bad_key_input_is_refused_clearly,
+    service_keys_mint_scoped_tenant_tokens,
 );
 
 async fn create_key(env: &TestEnv, body: Value) -> Value {
@@ -465,4 +466,65 @@ async fn bad_key_input_is_refused_clearly(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+}
+
+async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
+    let env = TestEnv::start_with(backend, &["--tenant-token-ttl-secs", "300"]).await;
+    let service = create_key(
+        &env,
+        json!({"name": "saas backend", "scope": "reports:read reports:write"}),
+    )
+    .await;
+    let key = service["key"].as_str().unwrap();
+    let mint = |form: Vec<(&'static str, &'static str)>| {
+        let mut form = form;
+        form.push(("grant_type", "client_credentials"));
+        env.http
+            .post(env.url("/token"))
+            .basic_auth(key, Some(""))
+            .form(&form)
+            .send()
+    };
+    let response = mint(vec![("tenant", "acme-42"), ("scope", "reports:read")])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 300);
+    let claims = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &env.jwks().await,
+        &env.server.issuer,
+        &env.server.issuer,
+    );
+    assert_eq!(claims["tenant"], "acme-42");
+    assert_eq!(claims["scope"], "reports:read");
+    assert_eq!(claims["client_id"], service["id"]);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    let answer = introspect(&env, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(answer["tenant"], "acme-42");
+
+    // Never more than the key's scopes; a well-formed tenant; service keys only.
+    let response = mint(vec![("tenant", "acme-42"), ("scope", "admin")])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = mint(vec![("tenant", "not a tenant")]).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let user_id = env.create_user("cal").await;
+    let personal = create_key(&env, json!({"name": "p", "owner": {"user_id": user_id}})).await;
+    let response = env
+        .http
+        .post(env.url("/token"))
+        .basic_auth(personal["key"].as_str().unwrap(), Some(""))
+        .form(&[("grant_type", "client_credentials"), ("tenant", "acme-42")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "unauthorized_client");
 }

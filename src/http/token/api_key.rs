@@ -1,12 +1,12 @@
 //! An API key at the token endpoint: a degenerate client-credentials grant, where one string
 //! is both client id and secret. The JWT's `sub` is the key's owner and `client_id` the key.
 
-use super::{TokenResponse, granted_scope, issue_access_token};
+use super::{TokenExtras, TokenResponse, granted_scope, issue_access_token, issue_token};
 use crate::api_keys::{self, ApiKeyKind, KeyOwner};
 use crate::clock::unix_now;
 use crate::error::OAuthError;
 use crate::http::AppState;
-use crate::oauth::access_token::Audience;
+use crate::oauth::access_token::{Audience, is_valid_tenant};
 use crate::oauth::form::OAuthForm;
 use crate::oauth::scope::Scope;
 use crate::secrets::hash_secret;
@@ -53,6 +53,36 @@ pub async fn exchange(
         _ => None,
     };
     let audience = Audience::One(state.config.default_audience.clone());
+    // A scoped tenant token: a service key mints a short-lived token for one of its tenants,
+    // to hand to that tenant's browser.
+    if let Some(tenant) = form.get("tenant") {
+        if key.kind != ApiKeyKind::Service {
+            return Err(OAuthError::unauthorized_client(
+                "only service keys mint tenant tokens",
+            ));
+        }
+        if !is_valid_tenant(tenant) {
+            return Err(OAuthError::invalid_request(
+                "tenant must be 1 to 128 letters, digits, '.', '_', '-' or ':'",
+            ));
+        }
+        let ttl_secs = state.config.tenant_token_ttl_secs;
+        let extras = TokenExtras {
+            org_id: None,
+            tenant: Some(tenant),
+            ttl_secs,
+        };
+        return issue_token(
+            state,
+            key.subject(),
+            &key.id,
+            audience,
+            &scope,
+            None,
+            extras,
+        )
+        .await;
+    }
     issue_access_token(
         state,
         key.subject(),

@@ -163,6 +163,30 @@ async fn issue_access_token(
     grant_id: Option<&str>,
     org_id: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
+    let extras = TokenExtras {
+        org_id,
+        tenant: None,
+        ttl_secs: state.config.access_token_ttl_secs,
+    };
+    issue_token(state, subject, client_id, audience, scope, grant_id, extras).await
+}
+
+/// What some tokens carry beyond the RFC 9068 claims, and their lifetime.
+struct TokenExtras<'a> {
+    org_id: Option<&'a str>,
+    tenant: Option<&'a str>,
+    ttl_secs: i64,
+}
+
+async fn issue_token(
+    state: &AppState,
+    subject: &str,
+    client_id: &str,
+    audience: Audience,
+    scope: &Scope,
+    grant_id: Option<&str>,
+    extras: TokenExtras<'_>,
+) -> Result<TokenResponse, OAuthError> {
     let config = &state.config;
     let mut claims = AccessTokenClaims::new(
         &config.issuer,
@@ -171,9 +195,10 @@ async fn issue_access_token(
         audience,
         scope,
         unix_now(),
-        config.access_token_ttl_secs,
+        extras.ttl_secs,
     );
-    claims.org_id = org_id.map(str::to_owned);
+    claims.org_id = extras.org_id.map(str::to_owned);
+    claims.tenant = extras.tenant.map(str::to_owned);
     let access_token = state.keys.active_key()?.sign_jwt(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing failed");
         OAuthError::server_error()
@@ -187,7 +212,7 @@ async fn issue_access_token(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: config.access_token_ttl_secs,
+        expires_in: extras.ttl_secs,
         scope: claims.scope,
         refresh_token: None,
     })
