@@ -13,6 +13,7 @@ use crate::clients::ClientMetadata;
 use crate::clock::unix_now;
 use crate::config::{self, Config};
 use crate::keys::KeyStore;
+use crate::secrets::random_id;
 use crate::store::{Store, redact_url};
 
 #[derive(Parser)]
@@ -75,6 +76,9 @@ pub enum Command {
     /// Manage the people who sign in.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage organizations and their members.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
     /// Manage API keys.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
@@ -182,20 +186,66 @@ pub enum UsersCommand {
 
 #[derive(Subcommand)]
 pub enum ApiKeysCommand {
-    /// Create an API key; prints it once.
+    /// Create an API key (a service key unless --admin, --user or --org); prints it once.
     Create {
         #[arg(long)]
         name: String,
         /// An admin key: manages Portcullis (admin API, client registration).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["user", "org"])]
         admin: bool,
+        /// A personal key of this user (username).
+        #[arg(long, conflicts_with = "org")]
+        user: Option<String>,
+        /// An organization key of this organization (its id).
+        #[arg(long)]
+        org: Option<String>,
+        /// The scopes the key may use, space-delimited.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Expire the key after this many seconds.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        expires_in: Option<i64>,
         /// A test key (pc_test_…) rather than a live one.
         #[arg(long)]
         test: bool,
-        /// Print JSON: {"id": "...", "key": "..."}.
+        /// Print JSON: {"id": "...", "key": "...", …}.
         #[arg(long)]
         json: bool,
     },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; it is refused from the next request on.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum OrgsCommand {
+    /// Create an organization.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an organization; its API keys go with it.
+    Delete { id: String },
+    /// Add a member (or change their role).
+    AddMember {
+        org_id: String,
+        username: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Remove a member; keys they made that go with their creator are revoked.
+    RemoveMember { org_id: String, username: String },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +288,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
         Command::Clients(command) => clients(global, command).await,
         Command::Users(command) => users_command(global, command).await,
         Command::ApiKeys(command) => api_keys_command(global, command).await,
+        Command::Orgs(command) => orgs_command(global, command).await,
         Command::SigningKeys(command) => signing_keys(global, command),
     }
 }
@@ -438,40 +489,192 @@ async fn users_command(global: &GlobalArgs, command: &UsersCommand) -> Result<()
 }
 
 async fn api_keys_command(global: &GlobalArgs, command: &ApiKeysCommand) -> Result<(), String> {
-    let ApiKeysCommand::Create {
-        name,
-        admin,
-        test,
-        json,
-    } = command;
-    if !admin {
-        return Err("only admin keys can be created from the CLI so far: pass --admin".into());
-    }
-    if name.trim().is_empty() {
-        return Err("--name must not be empty".into());
-    }
-    let env = if *test { KeyEnv::Test } else { KeyEnv::Live };
     let store = open_store(global).await?;
-    let new = NewApiKey {
-        kind: ApiKeyKind::Admin,
-        name: name.clone(),
-        scope: String::new(),
-        env,
-        metadata: json!({}),
-        owner: KeyOwner::Nobody,
-        created_by: None,
-        revoke_when_creator_leaves: false,
-        expires_at: None,
-    };
-    let result = api_keys::create_api_key(&store, &global.api_key_prefix, new).await;
+    let result = run_api_keys_command(global, &store, command).await;
     store.close().await;
-    let (key, secret) = result.map_err(|e| e.to_string())?;
-    if *json {
-        println!("{}", json!({ "id": key.id, "key": secret.expose() }));
-    } else {
-        println!("id:  {}", key.id);
-        println!("key: {}", secret.expose());
-        println!("(the key is shown only now; store it safely)");
+    result
+}
+
+async fn run_api_keys_command(
+    global: &GlobalArgs,
+    store: &Store,
+    command: &ApiKeysCommand,
+) -> Result<(), String> {
+    match command {
+        ApiKeysCommand::Create {
+            name,
+            admin,
+            user,
+            org,
+            scope,
+            expires_in,
+            test,
+            json,
+        } => {
+            let (kind, owner) = match (admin, user, org) {
+                (true, _, _) => (ApiKeyKind::Admin, KeyOwner::Nobody),
+                (false, Some(username), _) => {
+                    let user = store
+                        .find_user_by_username(username)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no user {username:?}"))?;
+                    (ApiKeyKind::Personal, KeyOwner::User { user_id: user.id })
+                }
+                (false, None, Some(org_id)) => (
+                    ApiKeyKind::Organization,
+                    KeyOwner::Org {
+                        org_id: org_id.clone(),
+                    },
+                ),
+                (false, None, None) => (ApiKeyKind::Service, KeyOwner::Nobody),
+            };
+            let new = NewApiKey {
+                kind,
+                name: name.clone(),
+                scope: scope.clone(),
+                env: if *test { KeyEnv::Test } else { KeyEnv::Live },
+                metadata: json!({}),
+                owner,
+                created_by: None,
+                revoke_when_creator_leaves: false,
+                expires_at: expires_in.map(|secs| unix_now() + secs),
+            };
+            let (key, secret) = api_keys::create_api_key(store, &global.api_key_prefix, new)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                let mut out = json!(key);
+                out["key"] = secret.expose().into();
+                println!("{out}");
+            } else {
+                println!("id:  {}", key.id);
+                println!("key: {}", secret.expose());
+                println!("(the key is shown only now; store it safely)");
+            }
+            Ok(())
+        }
+        ApiKeysCommand::List { json } => {
+            let keys = store
+                .list_api_keys(None, 10_000)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", json!({ "api_keys": keys }));
+            } else {
+                for key in keys {
+                    let state = if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<26} {:<12} {:<16} {:<8} {}",
+                        key.id,
+                        key.kind.as_str(),
+                        key.display_prefix,
+                        state,
+                        key.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        ApiKeysCommand::Revoke { id } => {
+            if !store
+                .revoke_api_key(id, unix_now())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no API key {id:?}"));
+            }
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn orgs_command(global: &GlobalArgs, command: &OrgsCommand) -> Result<(), String> {
+    let store = open_store(global).await?;
+    let result = run_orgs_command(&store, command).await;
+    store.close().await;
+    result
+}
+
+async fn run_orgs_command(store: &Store, command: &OrgsCommand) -> Result<(), String> {
+    use crate::organizations::{Organization, Role, check_name};
+    let text = |e: crate::store::StoreError| e.to_string();
+    let user_id = |username: String| async move {
+        store
+            .find_user_by_username(&username)
+            .await
+            .map_err(text)?
+            .map(|u| u.id)
+            .ok_or(format!("no user {username:?}"))
+    };
+    match command {
+        OrgsCommand::Create { name, json } => {
+            check_name(name)?;
+            let org = Organization {
+                id: random_id("org_"),
+                name: name.trim().to_owned(),
+                created_at: unix_now(),
+            };
+            store.insert_organization(&org).await.map_err(text)?;
+            if *json {
+                println!("{}", json!(org));
+            } else {
+                println!("created organization {} ({})", org.name, org.id);
+            }
+        }
+        OrgsCommand::List { json } => {
+            let orgs = store.list_organizations(None, 10_000).await.map_err(text)?;
+            if *json {
+                println!("{}", json!({ "organizations": orgs }));
+            } else {
+                for org in orgs {
+                    println!("{:<26} {}", org.id, org.name);
+                }
+            }
+        }
+        OrgsCommand::Delete { id } => {
+            if !store.delete_organization(id).await.map_err(text)? {
+                return Err(format!("no organization {id:?}"));
+            }
+            println!("deleted {id}");
+        }
+        OrgsCommand::AddMember {
+            org_id,
+            username,
+            role,
+        } => {
+            let role = Role::parse(role).ok_or("--role must be owner or member")?;
+            let user_id = user_id(username.clone()).await?;
+            if store
+                .find_organization(org_id)
+                .await
+                .map_err(text)?
+                .is_none()
+            {
+                return Err(format!("no organization {org_id:?}"));
+            }
+            store
+                .set_member(org_id, &user_id, role, unix_now())
+                .await
+                .map_err(text)?;
+            println!("{username} is now {} of {org_id}", role.as_str());
+        }
+        OrgsCommand::RemoveMember { org_id, username } => {
+            let user_id = user_id(username.clone()).await?;
+            if !store
+                .remove_member(org_id, &user_id, unix_now())
+                .await
+                .map_err(text)?
+            {
+                return Err(format!("{username} is not a member of {org_id}"));
+            }
+            println!("removed {username}");
+        }
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use crate::on_both_databases;
 
 on_both_databases!(
     cli_clients_work_on_a_running_server,
-    cli_refuses_bad_input_clearly
+    cli_refuses_bad_input_clearly,
+    cli_manages_api_keys_and_organizations
 );
 
 async fn cli_clients_work_on_a_running_server(backend: Backend) {
@@ -96,7 +97,7 @@ async fn cli_refuses_bad_input_clearly(backend: Backend) {
             "--grant-type",
             "password",
         ],
-        &["api-keys", "create", "--name", "x"],
+        &["api-keys", "create", "--name", "x", "--user", "nobody"],
     ];
     for args in cases {
         let out = cli(&env.db, &env.keys_dir, args);
@@ -112,4 +113,122 @@ async fn cli_refuses_bad_input_clearly(backend: Backend) {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
+
+async fn cli_manages_api_keys_and_organizations(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let exchange = |key: String| {
+        env.http
+            .post(env.url("/token"))
+            .basic_auth(key, Some(""))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let service = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "nightly job",
+            "--scope",
+            "read",
+            "--json",
+        ],
+    );
+    assert_eq!(service["kind"], "service");
+    let key = service["key"].as_str().unwrap().to_owned();
+    assert_eq!(exchange(key.clone()).await.unwrap().status(), 200);
+
+    let listed = cli_json(&env.db, &env.keys_dir, &["api-keys", "list", "--json"]);
+    let listed_text = listed.to_string();
+    assert!(listed_text.contains(service["id"].as_str().unwrap()));
+    assert!(!listed_text.contains(&key), "the list never shows a secret");
+
+    let out = cli(
+        &env.db,
+        &env.keys_dir,
+        &["api-keys", "revoke", service["id"].as_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(exchange(key).await.unwrap().status(), 401);
+
+    env.create_user("dora").await;
+    let org = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["orgs", "create", "--name", "Initech", "--json"],
+    );
+    let org_id = org["id"].as_str().unwrap();
+    let out = cli(
+        &env.db,
+        &env.keys_dir,
+        &["orgs", "add-member", org_id, "dora", "--role", "owner"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org_key = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "initech ci",
+            "--org",
+            org_id,
+            "--json",
+        ],
+    );
+    assert_eq!(org_key["kind"], "organization");
+    let personal = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "api-keys", "create", "--name", "dora's", "--user", "dora", "--json",
+        ],
+    );
+    assert_eq!(personal["kind"], "personal");
+    assert_eq!(
+        exchange(org_key["key"].as_str().unwrap().to_owned())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    assert!(
+        cli(
+            &env.db,
+            &env.keys_dir,
+            &["orgs", "remove-member", org_id, "dora"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !cli(
+            &env.db,
+            &env.keys_dir,
+            &["orgs", "remove-member", org_id, "dora"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cli(&env.db, &env.keys_dir, &["orgs", "delete", org_id])
+            .status
+            .success()
+    );
+    assert_eq!(
+        exchange(org_key["key"].as_str().unwrap().to_owned())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
