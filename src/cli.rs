@@ -114,6 +114,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_SECS", default_value_t = config::DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub refresh_token_absolute_secs: i64,
+    /// Scopes users may give their own personal keys on /account/api-keys, space-delimited.
+    #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_SCOPES", default_value = "")]
+    pub personal_key_scopes: String,
     /// Lifetime of scoped tenant tokens (a service key's tokens for one tenant), in seconds.
     #[arg(long, env = "PORTCULLIS_TENANT_TOKEN_TTL_SECS", default_value_t = config::DEFAULT_TENANT_TOKEN_TTL_SECS,
           value_parser = clap::value_parser!(i64).range(1..=3600))]
@@ -336,6 +339,8 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         refresh_token_idle_secs: args.refresh_token_idle_secs,
         refresh_token_absolute_secs: args.refresh_token_absolute_secs,
         tenant_token_ttl_secs: args.tenant_token_ttl_secs,
+        personal_key_scopes: crate::oauth::scope::Scope::parse(&args.personal_key_scopes)
+            .map_err(|e| format!("--personal-key-scopes: {}", e.0))?,
         scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,
     };
     crate::serve(listener, config, store, Arc::new(keys))

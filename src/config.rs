@@ -44,6 +44,8 @@ pub struct Config {
     pub refresh_token_idle_secs: i64,
     /// A refresh-token family ends this long after the authorization, in seconds.
     pub refresh_token_absolute_secs: i64,
+    /// Scopes a user may give their own personal keys on the account page.
+    pub personal_key_scopes: crate::oauth::scope::Scope,
     /// Lifetime of scoped tenant tokens, in seconds.
     pub tenant_token_ttl_secs: i64,
     /// Words shown on the consent page for each scope; others are shown by name.

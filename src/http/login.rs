@@ -20,10 +20,13 @@ use crate::store::StoreError;
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
 
-/// Where a sign-in may continue to: only back into an authorization request on this server,
-/// so the parameter cannot be used to send people elsewhere.
+/// Where a sign-in may continue to: only back into an authorization request on this server, or
+/// the account page, so the parameter cannot be used to send people elsewhere.
 fn safe_continue(target: Option<&str>) -> Option<&str> {
-    target.filter(|t| t.starts_with("/authorize?") && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    target.filter(|t| {
+        (t.starts_with("/authorize?") || *t == super::account::PATH)
+            && t.bytes().all(|b| (0x21..0x7f).contains(&b))
+    })
 }
 
 #[derive(Deserialize)]

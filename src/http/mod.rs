@@ -1,5 +1,6 @@
 //! The HTTP surface: thin handlers that parse a request, call the domain, and map the result.
 
+mod account;
 mod admin;
 mod authorize;
 mod discovery;
@@ -57,6 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/static/style.css", get(pages::stylesheet))
+        .route("/static/copy.js", get(pages::copy_script))
+        .route(account::PATH, get(account::show).post(account::create))
+        .route("/account/api-keys/{id}/revoke", post(account::revoke))
         .nest("/admin", admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

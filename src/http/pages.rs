@@ -44,6 +44,41 @@ pub struct MessagePage<'a> {
     pub logout_csrf: Option<&'a str>,
 }
 
+#[derive(Template)]
+#[template(path = "account_api_keys.html")]
+pub struct AccountKeysPage<'a> {
+    pub username: &'a str,
+    pub new_key: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+    /// (scope, words) a user may give their keys.
+    pub scopes: Vec<(String, String)>,
+    pub keys: Vec<KeyRow>,
+}
+
+/// One key as the account page lists it.
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub display_prefix: String,
+    pub scope: String,
+    pub status: String,
+    pub last_used: String,
+    pub is_active: bool,
+}
+
+/// `GET /static/copy.js`: the copy button of the API-key page.
+pub async fn copy_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("../../templates/copy.js"),
+    )
+}
+
 /// `GET /static/style.css`: the one stylesheet, compiled into the binary.
 pub async fn stylesheet() -> impl IntoResponse {
     (
@@ -60,6 +95,16 @@ pub async fn stylesheet() -> impl IntoResponse {
 /// on this page may end up at after redirects (the client's redirect URI), which CSP's
 /// `form-action` must allow or browsers block the final redirect.
 pub fn html(status: StatusCode, page: &impl Template, form_target: Option<&str>) -> Response {
+    html_page(status, page, form_target, false)
+}
+
+/// [`html`], optionally allowing this server's own scripts (`script-src 'self'`).
+pub fn html_page(
+    status: StatusCode,
+    page: &impl Template,
+    form_target: Option<&str>,
+    allows_script: bool,
+) -> Response {
     let body = match page.render() {
         Ok(body) => body,
         Err(e) => {
@@ -71,8 +116,13 @@ pub fn html(status: StatusCode, page: &impl Template, form_target: Option<&str>)
         Some(target) => format!("'self' {target}"),
         None => "'self'".to_owned(),
     };
+    let script = if allows_script {
+        " script-src 'self';"
+    } else {
+        ""
+    };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+        "default-src 'none'; style-src 'self'; img-src 'self';{script} form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     let mut response = (status, body).into_response();

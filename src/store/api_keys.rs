@@ -119,6 +119,38 @@ impl Store {
         rows.iter().map(api_key_from_row).collect()
     }
 
+    /// A user's personal keys, newest first.
+    pub async fn list_user_api_keys(&self, user_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys k WHERE k.owner_user_id = $1 AND k.kind = 'personal' ORDER BY k.created_at DESC, k.id"
+        ))
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    /// Revokes one of `user_id`'s personal keys; false when they have no such key.
+    pub async fn revoke_user_api_key(
+        &self,
+        id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
+             WHERE id = $1 AND owner_user_id = $2 AND kind = 'personal'",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Saves name, scope and metadata. Returns false when there is no such key.
     pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
         let result =

@@ -131,3 +131,54 @@ async fn a_person_signs_in_and_consents_in_a_real_browser() {
     );
     assert_eq!(claims["sub"], user_id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_manages_api_keys_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let env = TestEnv::start_with(Backend::Sqlite, &["--personal-key-scopes", "read"]).await;
+    env.create_user("alice").await;
+
+    browser.goto(&env.url("/account/api-keys")).await;
+    browser.wait_for_text("Sign in").await;
+    browser.fill_labelled("Username", "alice").await;
+    browser.fill_labelled("Password", PASSWORD).await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_text("You have no API keys.").await;
+
+    browser.fill_labelled("Name", "CI").await;
+    browser.click_button("Create key").await;
+    browser.wait_for_text("Copy it now").await;
+    let key = browser.element_text("#new-key").await;
+    assert!(portcullis::api_keys::is_well_formed(&key), "{key:?}");
+    shoot(&browser, "account-api-keys").await;
+    // The copy button runs (the page's CSP allows its own script); headless Chromium may
+    // refuse clipboard access, in which case the button says how to copy by hand.
+    browser.click_button("Copy").await;
+    let mut label = String::new();
+    for _ in 0..50 {
+        label = browser.element_text(".new-key button").await;
+        if label != "Copy" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        label == "Copied" || label == "Select the key and copy it",
+        "{label:?}"
+    );
+
+    let exchange = || {
+        env.http
+            .post(env.url("/token"))
+            .basic_auth(&key, Some(""))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(exchange().await.unwrap().status(), 200);
+
+    browser.click_button("Revoke CI").await;
+    browser.wait_for_text("revoked").await;
+    assert_eq!(exchange().await.unwrap().status(), 401);
+}

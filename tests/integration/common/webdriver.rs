@@ -202,6 +202,19 @@ impl Browser {
         .await;
     }
 
+    /// The text of the element matching `css`.
+    pub async fn element_text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        let text = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{id}/text"),
+                Value::Null,
+            )
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
     /// The page's text once it contains `expected`: a click that submits a form returns before
     /// the next page has loaded, so the text is read again until it shows (or 10 s pass).
     pub async fn wait_for_text(&self, expected: &str) -> String {

@@ -1,0 +1,210 @@
+//! `/account/api-keys`: a signed-in user lists, creates and revokes their personal API keys.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::AppState;
+use super::login::{see_other, unavailable};
+use super::pages::{self, AccountKeysPage, KeyRow};
+use crate::api_keys::{self, ApiKeyError, ApiKeyKind, KeyEnv, KeyOwner, NewApiKey};
+use crate::clock::unix_now;
+use crate::oauth::scope::Scope;
+use crate::users::User;
+
+pub const PATH: &str = "/account/api-keys";
+
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match pages::current_user(&state, &headers).await {
+        Ok(Some(user)) => render(&state, &headers, &user, StatusCode::OK, None, None).await,
+        Ok(None) => see_other(&format!("/login?continue={PATH}")),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Creates a personal key from the form; the page shows it this once.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut csrf = None;
+    let mut name = String::new();
+    let mut scopes = Vec::new();
+    let mut expires_in_days = String::new();
+    for (field, value) in url::form_urlencoded::parse(&body) {
+        match &*field {
+            "csrf" => csrf = Some(value.into_owned()),
+            "name" => name = value.into_owned(),
+            "scope" => scopes.push(value.into_owned()),
+            "expires_in_days" => expires_in_days = value.into_owned(),
+            _ => {}
+        }
+    }
+    if !pages::csrf_matches(&headers, csrf.as_deref()) {
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form has expired. Reload the page and try again.",
+        );
+    }
+    let user = match pages::current_user(&state, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return see_other(&format!("/login?continue={PATH}")),
+        Err(e) => return unavailable(e),
+    };
+    let requested = Scope::parse(&scopes.join(" ")).unwrap_or_default();
+    if !requested.is_subset_of(&state.config.personal_key_scopes) {
+        return render(
+            &state,
+            &headers,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some("Choose permissions from the list."),
+        )
+        .await;
+    }
+    let expires_at = match expires_in_days.as_str() {
+        "" => None,
+        "30" | "90" | "365" => expires_in_days
+            .parse::<i64>()
+            .ok()
+            .map(|days| unix_now() + days * 86_400),
+        _ => {
+            return render(
+                &state,
+                &headers,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some("Choose an expiry from the list."),
+            )
+            .await;
+        }
+    };
+    let new = NewApiKey {
+        kind: ApiKeyKind::Personal,
+        name,
+        scope: requested.to_string(),
+        env: KeyEnv::Live,
+        metadata: serde_json::json!({}),
+        owner: KeyOwner::User {
+            user_id: user.id.clone(),
+        },
+        created_by: Some(user.id.clone()),
+        revoke_when_creator_leaves: false,
+        expires_at,
+    };
+    match api_keys::create_api_key(&state.store, &state.config.api_key_prefix, new).await {
+        Ok((key, secret)) => {
+            tracing::info!(key_id = %key.id, user_id = %user.id, "created a personal API key");
+            render(
+                &state,
+                &headers,
+                &user,
+                StatusCode::CREATED,
+                Some(secret.expose()),
+                None,
+            )
+            .await
+        }
+        Err(ApiKeyError::Invalid(message)) => {
+            render(
+                &state,
+                &headers,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(&message),
+            )
+            .await
+        }
+        Err(ApiKeyError::Store(e)) => unavailable(e),
+    }
+}
+
+/// Revokes one of the user's own personal keys.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let csrf = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned());
+    if !pages::csrf_matches(&headers, csrf.as_deref()) {
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form has expired. Reload the page and try again.",
+        );
+    }
+    let user = match pages::current_user(&state, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return see_other(&format!("/login?continue={PATH}")),
+        Err(e) => return unavailable(e),
+    };
+    match state
+        .store
+        .revoke_user_api_key(&id, &user.id, unix_now())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(key_id = %id, user_id = %user.id, "revoked a personal API key");
+            see_other(PATH)
+        }
+        Ok(false) => pages::message(StatusCode::NOT_FOUND, "Not found", "You have no such key."),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    status: StatusCode,
+    new_key: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let keys = match state.store.list_user_api_keys(&user.id).await {
+        Ok(keys) => keys,
+        Err(e) => return unavailable(e),
+    };
+    let now = unix_now();
+    let rows = keys
+        .iter()
+        .map(|k| KeyRow {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            display_prefix: k.display_prefix.clone(),
+            scope: k.scope.clone(),
+            status: match (k.revoked_at, k.expires_at) {
+                (Some(_), _) => "revoked".into(),
+                (None, Some(at)) if at <= now => "expired".into(),
+                (None, Some(at)) => format!("expires in {} days", (at - now) / 86_400),
+                (None, None) => "never expires".into(),
+            },
+            last_used: match k.last_used_at {
+                None => "never".into(),
+                Some(at) if now - at < 3600 => "within the hour".into(),
+                Some(at) => format!("{} days ago", (now - at) / 86_400),
+            },
+            is_active: k.is_usable(now),
+        })
+        .collect();
+    let scopes = state
+        .config
+        .personal_key_scopes
+        .tokens()
+        .map(|s| (s.to_owned(), state.config.describe_scope(s)))
+        .collect();
+    let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
+    let page = AccountKeysPage {
+        username: &user.username,
+        new_key,
+        error,
+        csrf: &csrf,
+        scopes,
+        keys: rows,
+    };
+    pages::with_cookie(pages::html_page(status, &page, None, true), new_cookie)
+}
