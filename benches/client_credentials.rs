@@ -106,9 +106,12 @@ struct LoadResult {
 
 /// User + system CPU time of a process so far, in milliseconds (Linux, USER_HZ = 100).
 fn process_cpu_ms(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's /proc entry");
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's /proc entry");
     // Fields after the command name, which ends with the last ')': state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks * 10.0
 }
@@ -196,16 +199,22 @@ fn http_rates(postgres_admin: Option<&str>) -> [LoadResult; 2] {
     let introspect_url = format!("http://{address}/introspect");
     let (cc_id, cc_secret) = (id.clone(), secret.clone());
     let pid = server.id();
-    let tokens = runtime.block_on(load(pid, Arc::new(move |http: &reqwest::Client| {
-        http.post(&token_url)
-            .basic_auth(&cc_id, Some(&cc_secret))
-            .form(&[("grant_type", "client_credentials")])
-    })));
-    let introspections = runtime.block_on(load(pid, Arc::new(move |http: &reqwest::Client| {
-        http.post(&introspect_url)
-            .basic_auth(&id, Some(&secret))
-            .form(&[("token", api_key.as_str())])
-    })));
+    let tokens = runtime.block_on(load(
+        pid,
+        Arc::new(move |http: &reqwest::Client| {
+            http.post(&token_url)
+                .basic_auth(&cc_id, Some(&cc_secret))
+                .form(&[("grant_type", "client_credentials")])
+        }),
+    ));
+    let introspections = runtime.block_on(load(
+        pid,
+        Arc::new(move |http: &reqwest::Client| {
+            http.post(&introspect_url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", api_key.as_str())])
+        }),
+    ));
     let result = [tokens, introspections];
     let _ = server.kill();
     let _ = server.wait();

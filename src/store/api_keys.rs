@@ -15,6 +15,16 @@ macro_rules! api_key_columns {
     };
 }
 
+/// The rows of keys that may be used at `$2` (now): not revoked, not expired, and not owned by
+/// a disabled user. (An organization's keys go with the organization.)
+macro_rules! usable_keys {
+    () => {
+        " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
+         WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
+         AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
+    };
+}
+
 /// `last_used_at` is refreshed at most this often, so that using a key is not a write per request.
 pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
@@ -58,9 +68,8 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
-            " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
-             AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
+            usable_keys!(),
+            " AND k.key_hash = $1"
         ))
         .bind(key_hash)
         .bind(now)
@@ -78,9 +87,8 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
-            " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
-             WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
-             AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
+            usable_keys!(),
+            " AND k.id = $1"
         ))
         .bind(id)
         .bind(now)

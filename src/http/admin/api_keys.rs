@@ -1,12 +1,12 @@
 //! `/admin/api-keys`: create (the secret shown once), list, show, change and revoke API keys.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clients::Page;
+use super::paging::Page;
 use crate::api_keys::{self, ApiKey, ApiKeyError, ApiKeyKind, KeyEnv, KeyOwner, NewApiKey};
 use crate::clock::unix_now;
 use crate::error::AdminError;
@@ -125,18 +125,13 @@ pub async fn create(
 pub async fn list(
     _: AdminKey,
     State(state): State<AppState>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(page) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
-    let limit = page.limit()?;
     let keys = state
         .store
-        .list_api_keys(page.after.as_deref(), limit)
+        .list_api_keys(page.after.as_deref(), page.limit)
         .await?;
-    let next_after = (keys.len() as i64 == limit)
-        .then(|| keys.last().map(|k| k.id.clone()))
-        .flatten();
-    Ok(Json(json!({ "api_keys": keys, "next_after": next_after })))
+    Ok(page.respond("api_keys", &keys, |item| &item.id, |item| json!(item)))
 }
 
 pub async fn show(

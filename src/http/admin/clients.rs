@@ -1,21 +1,18 @@
 //! `/admin/clients`: create, list, show, update, delete clients and rotate their secrets.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::paging::Page;
 use crate::clients::{ClientMetadata, MetadataError};
 use crate::clock::unix_now;
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
 use crate::secrets::{SECRET_CHARS, Secret, random_base62};
-
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
 
 fn invalid(e: MetadataError) -> AdminError {
     AdminError::invalid_input(e.message())
@@ -37,42 +34,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `?limit=&after=`: keyset paging shared by the admin lists.
-#[derive(Deserialize)]
-pub struct Page {
-    limit: Option<i64>,
-    /// The last id of the previous page.
-    pub after: Option<String>,
-}
-
-impl Page {
-    pub fn limit(&self) -> Result<i64, AdminError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(AdminError::invalid_input(format!(
-                "limit must be between 1 and {MAX_PAGE}"
-            )));
-        }
-        Ok(limit)
-    }
-}
-
 pub async fn list(
     _: AdminKey,
     State(state): State<AppState>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(page) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
-    let limit = page.limit()?;
     let clients = state
         .store
-        .list_clients(page.after.as_deref(), limit)
+        .list_clients(page.after.as_deref(), page.limit)
         .await?;
-    let next_after = (clients.len() as i64 == limit).then(|| clients.last().map(|c| c.id.clone()));
-    let clients: Vec<Value> = clients.iter().map(|c| c.metadata()).collect();
-    Ok(Json(
-        json!({ "clients": clients, "next_after": next_after.flatten() }),
-    ))
+    Ok(page.respond("clients", &clients, |c| &c.id, |c| c.metadata()))
 }
 
 pub async fn show(

@@ -3,6 +3,7 @@
 mod api_keys;
 mod clients;
 mod organizations;
+mod paging;
 mod signing_keys;
 mod users;
 

@@ -1,12 +1,12 @@
 //! `/admin/orgs`: organizations and their members.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clients::Page;
+use super::paging::Page;
 use crate::clock::unix_now;
 use crate::error::AdminError;
 use crate::http::AppState;
@@ -38,20 +38,13 @@ pub async fn create(
 pub async fn list(
     _: AdminKey,
     State(state): State<AppState>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(page) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
-    let limit = page.limit()?;
     let orgs = state
         .store
-        .list_organizations(page.after.as_deref(), limit)
+        .list_organizations(page.after.as_deref(), page.limit)
         .await?;
-    let next_after = (orgs.len() as i64 == limit)
-        .then(|| orgs.last().map(|o| o.id.clone()))
-        .flatten();
-    Ok(Json(
-        json!({ "organizations": orgs, "next_after": next_after }),
-    ))
+    Ok(page.respond("organizations", &orgs, |item| &item.id, |item| json!(item)))
 }
 
 pub async fn show(

@@ -1,12 +1,12 @@
 //! `/admin/users`: create, list, show, update (email, password, disabled) and delete users.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clients::Page;
+use super::paging::Page;
 use crate::clock::unix_now;
 use crate::error::AdminError;
 use crate::http::AppState;
@@ -51,15 +51,13 @@ pub async fn create(
 pub async fn list(
     _: AdminKey,
     State(state): State<AppState>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(page) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
-    let limit = page.limit()?;
-    let users = state.store.list_users(page.after.as_deref(), limit).await?;
-    let next_after = (users.len() as i64 == limit)
-        .then(|| users.last().map(|u| u.id.clone()))
-        .flatten();
-    Ok(Json(json!({ "users": users, "next_after": next_after })))
+    let users = state
+        .store
+        .list_users(page.after.as_deref(), page.limit)
+        .await?;
+    Ok(page.respond("users", &users, |item| &item.id, |item| json!(item)))
 }
 
 pub async fn show(
