@@ -16,6 +16,19 @@ on_both_databases!(
     service_keys_mint_scoped_tenant_tokens,
 );
 
+/// Creates an organization through the admin API; returns its id.
+async fn create_org(env: &TestEnv, name: &str) -> String {
+    let response = env
+        .admin(Method::POST, "/admin/orgs")
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let org: Value = response.json().await.unwrap();
+    org["id"].as_str().unwrap().to_owned()
+}
+
 async fn create_key(env: &TestEnv, body: Value) -> Value {
     let response = env
         .admin(Method::POST, "/admin/api-keys")
@@ -251,16 +264,8 @@ async fn keys_follow_their_owners(backend: Backend) {
 
     // Organization keys: org_id in the token; gone with the organization; optionally with
     // their creator when the creator leaves.
-    let org: Value = env
-        .admin(Method::POST, "/admin/orgs")
-        .json(&json!({"name": "Acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let org_id = org["id"].as_str().unwrap();
+    let org_id = create_org(&env, "Acme").await;
+    let org_id = org_id.as_str();
     let response = env
         .admin(Method::POST, &format!("/admin/orgs/{org_id}/members"))
         .json(&json!({"user_id": creator_id, "role": "owner"}))
@@ -358,16 +363,8 @@ async fn keys_follow_their_owners(backend: Backend) {
 async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let user_id = env.create_user("ann").await;
-    let org: Value = env
-        .admin(Method::POST, "/admin/orgs")
-        .json(&json!({"name": "Globex"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let org_id = org["id"].as_str().unwrap();
+    let org_id = create_org(&env, "Globex").await;
+    let org_id = org_id.as_str();
 
     let service = create_key(
         &env,
