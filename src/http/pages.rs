@@ -233,18 +233,11 @@ pub async fn current_user(
     let Some(token) = cookie(headers, SESSION_COOKIE).filter(|v| is_token_shaped(v)) else {
         return Ok(None);
     };
-    let session = state
+    let idle_secs = state.config.session_idle_secs;
+    state
         .store
-        .find_session(
-            &hash_secret(token),
-            unix_now(),
-            state.config.session_idle_secs,
-        )
-        .await?;
-    match session {
-        Some(session) => state.store.find_user(&session.user_id).await,
-        None => Ok(None),
-    }
+        .find_session_user(&hash_secret(token), unix_now(), idle_secs)
+        .await
 }
 
 /// Starts a session for `user`; returns the cookie that carries it.

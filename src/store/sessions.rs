@@ -3,18 +3,13 @@
 
 use sqlx::Row;
 
+use super::users::user_from_row;
 use super::{Store, StoreError};
 use crate::oauth::scope::Scope;
+use crate::users::User;
 
 /// `last_seen_at` is refreshed at most this often: not a write per page view.
 const SESSION_TOUCH_SECS: i64 = 60;
-
-/// A live session: whose it is and when it was last refreshed.
-#[derive(Debug, Clone)]
-pub struct SessionRecord {
-    pub user_id: String,
-    pub last_seen_at: i64,
-}
 
 impl Store {
     pub async fn insert_session(
@@ -37,16 +32,17 @@ impl Store {
         Ok(())
     }
 
-    /// The session, if it has neither expired (absolute) nor been idle longer than `idle_secs`,
-    /// and its user is enabled.
-    pub async fn find_session(
+    /// The user signed in by this session, if the session has neither expired (absolute) nor
+    /// been idle longer than `idle_secs`, and the user is enabled. One query reads both.
+    pub async fn find_session_user(
         &self,
         id_hash: &str,
         now: i64,
         idle_secs: i64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.user_id, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT u.id, u.username, u.email, u.disabled_at, u.created_at, u.updated_at, s.last_seen_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
@@ -55,18 +51,15 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let session = SessionRecord {
-            user_id: row.try_get(0)?,
-            last_seen_at: row.try_get(1)?,
-        };
-        if now - session.last_seen_at >= SESSION_TOUCH_SECS {
+        let last_seen_at: i64 = row.try_get("last_seen_at")?;
+        if now - last_seen_at >= SESSION_TOUCH_SECS {
             sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
                 .bind(id_hash)
                 .bind(now)
                 .execute(self.pool())
                 .await?;
         }
-        Ok(Some(session))
+        Ok(Some(user_from_row(&row)?))
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {

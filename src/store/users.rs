@@ -141,7 +141,7 @@ impl Store {
     }
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
