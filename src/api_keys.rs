@@ -235,7 +235,6 @@ pub enum ApiKeyError {
 
 /// Largest metadata object accepted, serialized.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
-const MAX_NAME_CHARS: usize = 200;
 
 /// Checks `new` and stores it; returns the key and its secret, which is shown only now.
 pub async fn create_api_key(
@@ -244,15 +243,8 @@ pub async fn create_api_key(
     new: NewApiKey,
 ) -> Result<(ApiKey, Secret), ApiKeyError> {
     let invalid = |m: &str| ApiKeyError::Invalid(m.to_owned());
+    crate::names::check_display_name(&new.name).map_err(ApiKeyError::Invalid)?;
     let name = new.name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(invalid(
-            "name must be 1 to 200 characters, without control characters",
-        ));
-    }
     let scope =
         crate::oauth::scope::Scope::parse(&new.scope).map_err(|e| ApiKeyError::Invalid(e.0))?;
     check_metadata(&new.metadata).map_err(ApiKeyError::Invalid)?;

@@ -607,7 +607,8 @@ async fn orgs_command(global: &GlobalArgs, command: &OrgsCommand) -> Result<(), 
 }
 
 async fn run_orgs_command(store: &Store, command: &OrgsCommand) -> Result<(), String> {
-    use crate::organizations::{Organization, Role, check_name};
+    use crate::names::check_display_name;
+    use crate::organizations::{Organization, Role};
     let text = |e: crate::store::StoreError| e.to_string();
     let user_id = |username: String| async move {
         store
@@ -619,7 +620,7 @@ async fn run_orgs_command(store: &Store, command: &OrgsCommand) -> Result<(), St
     };
     match command {
         OrgsCommand::Create { name, json } => {
-            check_name(name)?;
+            check_display_name(name)?;
             let org = Organization {
                 id: random_id("org_"),
                 name: name.trim().to_owned(),

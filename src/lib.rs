@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod names;
 pub mod oauth;
 pub mod organizations;
 pub mod passwords;

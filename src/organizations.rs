@@ -39,12 +39,3 @@ pub struct Member {
     pub username: String,
     pub role: Role,
 }
-
-/// 1 to 200 characters, no control characters.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err("name must be 1 to 200 characters, without control characters".into());
-    }
-    Ok(())
-}

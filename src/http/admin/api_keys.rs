@@ -168,7 +168,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| no_key(&id))?;
     if let Some(name) = patch.name {
-        crate::organizations::check_name(&name).map_err(AdminError::invalid_input)?;
+        crate::names::check_display_name(&name).map_err(AdminError::invalid_input)?;
         key.name = name.trim().to_owned();
     }
     if let Some(scope) = patch.scope {

@@ -11,7 +11,8 @@ use crate::clock::unix_now;
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
-use crate::organizations::{self, Organization, Role};
+use crate::names::check_display_name;
+use crate::organizations::{Organization, Role};
 use crate::secrets::random_id;
 
 #[derive(Deserialize)]
@@ -25,7 +26,7 @@ pub async fn create(
     State(state): State<AppState>,
     AdminJson(input): AdminJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Organization>), AdminError> {
-    organizations::check_name(&input.name).map_err(AdminError::invalid_input)?;
+    check_display_name(&input.name).map_err(AdminError::invalid_input)?;
     let org = Organization {
         id: random_id("org_"),
         name: input.name.trim().to_owned(),
