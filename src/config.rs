@@ -23,6 +23,9 @@ pub const CODE_TTL_SECS: i64 = 60;
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_LOGIN_FAILURES_PER_USERNAME: i64 = 5;
 pub const MAX_LOGIN_FAILURES_PER_ADDRESS: i64 = 50;
+/// Most clients, and most API keys, a server keeps in memory; past this it starts over. An
+/// entry is well under a kilobyte.
+pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {

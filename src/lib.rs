@@ -43,6 +43,7 @@ pub async fn serve(
     let state = Arc::new(http::AppContext {
         config,
         store: store.clone(),
+        credentials: store::credential_cache::CredentialCache::new(store.clone()),
         keys,
     });
     // The peer address feeds sign-in throttling.

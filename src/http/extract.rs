@@ -39,19 +39,17 @@ pub async fn authenticate_admin(
         return Err(AdminAuthFailure::Invalid);
     }
     let now = unix_now();
-    let key = state
-        .store
-        .find_usable_api_key(&hash_secret(token), now)
+    let cached = state
+        .credentials
+        .usable_api_key(&hash_secret(token), now)
         .await
         .map_err(AdminAuthFailure::Store)?
         .ok_or(AdminAuthFailure::Invalid)?;
-    if key.kind != ApiKeyKind::Admin {
+    if cached.key.kind != ApiKeyKind::Admin {
         return Err(AdminAuthFailure::NotAdmin);
     }
-    if let Err(e) = state.store.touch_api_key(&key, now).await {
-        tracing::warn!(error = %e, key_id = %key.id, "could not record API key use");
-    }
-    Ok(key)
+    state.credentials.record_use(&cached, now).await;
+    Ok(cached.key.clone())
 }
 
 /// Extractor: the request carries a valid admin API key, or is refused with the admin error.

@@ -168,25 +168,18 @@ async fn api_key_answer(state: &AppState, key: &str) -> Result<Option<Value>, OA
         return Ok(None);
     }
     let now = unix_now();
-    let Some(key) = state
-        .store
-        .find_usable_api_key(&hash_secret(key), now)
+    let Some(cached) = state
+        .credentials
+        .usable_api_key(&hash_secret(key), now)
         .await?
     else {
         return Ok(None);
     };
-    if let Err(e) = state.store.touch_api_key(&key, now).await {
-        tracing::warn!(error = %e, key_id = %key.id, "could not record API key use");
-    }
+    state.credentials.record_use(&cached, now).await;
+    let key = &cached.key;
     let owner = match &key.owner {
-        KeyOwner::User { user_id } => {
-            let username = state.store.find_user(user_id).await?.map(|u| u.username);
-            json!({ "user_id": user_id, "username": username })
-        }
-        KeyOwner::Org { org_id } => {
-            let name = state.store.find_organization(org_id).await?.map(|o| o.name);
-            json!({ "org_id": org_id, "name": name })
-        }
+        KeyOwner::User { user_id } => json!({ "user_id": user_id, "username": cached.owner_name }),
+        KeyOwner::Org { org_id } => json!({ "org_id": org_id, "name": cached.owner_name }),
         KeyOwner::Nobody => Value::Null,
     };
     let mut answer = json!({

@@ -24,11 +24,14 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::config::{Config, MAX_BODY_BYTES};
 use crate::keys::KeyStore;
 use crate::store::Store;
+use crate::store::credential_cache::CredentialCache;
 
 /// What every handler shares.
 pub struct AppContext {
     pub config: Config,
     pub store: Store,
+    /// Clients and API keys, as fresh as the store but cheaper to ask.
+    pub credentials: CredentialCache,
     pub keys: Arc<KeyStore>,
 }
 

@@ -1,9 +1,11 @@
 //! API key rows. Whether a key may be used is decided in the query itself (not revoked, not
-//! expired, owner not disabled), so every replica sees a revocation on the very next request.
+//! expired, owner not disabled). Every change that can stop a key from being usable bumps the
+//! credential generation, which is what lets servers cache usable keys (`credential_cache`).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 
@@ -20,6 +22,7 @@ macro_rules! api_key_columns {
 macro_rules! usable_keys {
     () => {
         " FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id \
+         LEFT JOIN organizations o ON o.id = k.owner_org_id \
          WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
          AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
     };
@@ -59,15 +62,17 @@ impl Store {
     }
 
     /// The key with this hash if it may be used at `now`: not revoked, not expired, and not
-    /// owned by a disabled user. (An organization's keys go with the organization.)
+    /// owned by a disabled user (an organization's keys go with the organization), with its
+    /// owner's name.
     pub async fn find_usable_api_key(
         &self,
         key_hash: &str,
         now: i64,
-    ) -> Result<Option<ApiKey>, StoreError> {
+    ) -> Result<Option<UsableApiKey>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
+            ", COALESCE(u.username, o.name) AS owner_name",
             usable_keys!(),
             " AND k.key_hash = $1"
         ))
@@ -75,7 +80,13 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| api_key_from_row(&r)).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(UsableApiKey {
+            key: api_key_from_row(&row)?,
+            owner_name: row.try_get("owner_name")?,
+        }))
     }
 
     /// The key with this id if it may be used at `now` (same rules as by hash).
@@ -147,6 +158,7 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
              WHERE id = $1 AND owner_user_id = $2 AND kind = 'personal'",
@@ -154,54 +166,65 @@ impl Store {
         .bind(id)
         .bind(user_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Saves name, scope and metadata. Returns false when there is no such key.
     pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result =
             sqlx::query("UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1")
                 .bind(&key.id)
                 .bind(&key.name)
                 .bind(&key.scope)
                 .bind(key.metadata.to_string())
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Revokes a key at once. Returns false when there is no such key.
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
                 .bind(id)
                 .bind(now)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
-    /// Records a use of the key, unless one was recorded within the last minute.
-    pub async fn touch_api_key(&self, key: &ApiKey, now: i64) -> Result<(), StoreError> {
-        if key
-            .last_used_at
-            .is_some_and(|at| now - at < LAST_USED_RESOLUTION_SECS)
-        {
-            return Ok(());
-        }
+    /// Records a use of the key, unless one was recorded within the last minute (perhaps by
+    /// another replica). Not a credential change: what a key may do stays the same.
+    pub async fn record_api_key_use(&self, id: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $2 \
              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
         )
-        .bind(&key.id)
+        .bind(id)
         .bind(now)
         .bind(now - LAST_USED_RESOLUTION_SECS)
         .execute(self.pool())
         .await?;
         Ok(())
     }
+}
+
+/// A key that may be used, with its owner's username or organization name (None for keys
+/// without an owner).
+#[derive(Debug, Clone)]
+pub struct UsableApiKey {
+    pub key: ApiKey,
+    pub owner_name: Option<String>,
 }
 
 fn owner_columns(owner: &KeyOwner) -> (Option<&str>, Option<&str>) {

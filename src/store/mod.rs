@@ -6,6 +6,8 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod credential_cache;
+mod generation;
 pub mod grants;
 pub mod organizations;
 pub mod sessions;

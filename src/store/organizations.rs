@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::organizations::{Member, Organization, Role};
 
@@ -56,10 +57,13 @@ impl Store {
 
     /// Deletes the organization with its memberships and its API keys (by cascade).
     pub async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query("DELETE FROM organizations WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -108,6 +112,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

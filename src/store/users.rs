@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::users::User;
 
@@ -111,6 +112,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Whether a user is disabled decides whether their API keys may be used.
+        bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
@@ -131,12 +134,15 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Deletes the user with their sessions, consents, grants and tokens (by cascade).
+    /// Deletes the user with their sessions, consents, grants, tokens and API keys (by cascade).
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 }

@@ -264,6 +264,13 @@ async fn invalid_admin_input_gets_the_admin_error_shape(backend: Backend) {
 async fn client_secrets_can_be_rotated(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let old = env.service_client().await;
+    // Used once first, so that the server has the old secret cached.
+    assert_eq!(
+        env.token(Some(&old), &[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        200
+    );
     let response = env
         .admin(Method::POST, &format!("/admin/clients/{}/secret", old.id))
         .send()

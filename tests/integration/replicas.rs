@@ -65,4 +65,21 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
         .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(kid_of(body["access_token"].as_str().unwrap()), new_kid);
+
+    // A client deleted through one is refused by the other's very next request, although the
+    // other has just used (and cached) it.
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/clients/{}", client.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = env
+        .token_at(
+            &replica.base,
+            Some(&client),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(response.status(), 401);
 }

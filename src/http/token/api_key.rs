@@ -23,11 +23,12 @@ pub async fn exchange(
         return Err(OAuthError::invalid_client(used_basic));
     }
     let now = unix_now();
-    let key = state
-        .store
-        .find_usable_api_key(&hash_secret(key), now)
+    let cached = state
+        .credentials
+        .usable_api_key(&hash_secret(key), now)
         .await?
         .ok_or_else(|| OAuthError::invalid_client(used_basic))?;
+    let key = &cached.key;
     if grant_type != "client_credentials" {
         return Err(OAuthError::unauthorized_client(
             "an API key can only use the client_credentials grant",
@@ -45,9 +46,7 @@ pub async fn exchange(
     }
     let allowed = Scope::parse(&key.scope).unwrap_or_default();
     let scope = granted_scope(&allowed, form.get("scope"))?;
-    if let Err(e) = state.store.touch_api_key(&key, now).await {
-        tracing::warn!(error = %e, key_id = %key.id, "could not record API key use");
-    }
+    state.credentials.record_use(&cached, now).await;
     let org_id = match &key.owner {
         KeyOwner::Org { org_id } => Some(org_id.as_str()),
         _ => None,

@@ -130,9 +130,9 @@ async fn authenticate(
     state: &AppState,
     credentials: &PresentedCredentials,
 ) -> Result<Client, OAuthError> {
-    let client = state.store.find_client(credentials.client_id()).await?;
+    let client = state.credentials.client(credentials.client_id()).await?;
     match client {
-        Some(client) if credentials.authenticate(&client) => Ok(client),
+        Some(client) if credentials.authenticate(&client) => Ok(Client::clone(&client)),
         _ => Err(OAuthError::invalid_client(credentials.used_basic())),
     }
 }

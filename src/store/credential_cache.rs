@@ -1,0 +1,161 @@
+//! Clients and usable API keys kept in memory, so that authenticating a client or checking a
+//! key is not a database look-up per request.
+//!
+//! A cached entry is used only while the credential generation has not moved, as seen by a read
+//! that started after the request arrived (the [`GenerationFence`]). So a revocation committed
+//! anywhere (another replica, the CLI) is seen by the next request on every server, exactly as
+//! without the cache; what the cache saves is the look-ups, and concurrent requests share the
+//! one generation read they all need.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
+use super::generation::{GenerationFence, Observed};
+use super::{Store, StoreError};
+use crate::api_keys::ApiKey;
+use crate::clients::Client;
+use crate::config::CREDENTIAL_CACHE_MAX_ENTRIES;
+
+pub struct CredentialCache {
+    store: Store,
+    fence: Arc<GenerationFence>,
+    entries: Mutex<Entries>,
+}
+
+/// A usable API key as cached, with the last use this server knows of.
+pub struct CachedApiKey {
+    pub key: ApiKey,
+    /// The owner's username or organization name.
+    pub owner_name: Option<String>,
+    last_used_at: AtomicI64,
+}
+
+/// What the cache holds, all read at one generation.
+#[derive(Default)]
+struct Entries {
+    /// The latest generation read seen; entries are valid for this generation only.
+    seen: Option<Observed>,
+    clients: HashMap<String, Arc<Client>>,
+    /// By the key's hash.
+    api_keys: HashMap<String, Arc<CachedApiKey>>,
+}
+
+impl Entries {
+    /// Moves to `observed` if it is a later read, dropping everything when the generation
+    /// moved. True when the entries are valid for `observed`.
+    fn accept(&mut self, observed: Observed) -> bool {
+        match self.seen {
+            Some(seen) if observed.read <= seen.read => {}
+            Some(seen) if seen.generation == observed.generation => self.seen = Some(observed),
+            _ => {
+                self.clients.clear();
+                self.api_keys.clear();
+                self.seen = Some(observed);
+            }
+        }
+        self.seen
+            .is_some_and(|seen| seen.generation == observed.generation)
+    }
+}
+
+impl CredentialCache {
+    pub fn new(store: Store) -> Self {
+        Self {
+            fence: GenerationFence::new(store.clone()),
+            store,
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    /// The registered client with this id.
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        self.read_through(
+            |entries| &mut entries.clients,
+            id,
+            || self.store.find_client(id),
+        )
+        .await
+    }
+
+    /// The API key with this hash, if it may be used at `now`.
+    pub async fn usable_api_key(
+        &self,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<Arc<CachedApiKey>>, StoreError> {
+        let load = || async {
+            let found = self.store.find_usable_api_key(key_hash, now).await?;
+            Ok(found.map(|UsableApiKey { key, owner_name }| CachedApiKey {
+                last_used_at: AtomicI64::new(key.last_used_at.unwrap_or(0)),
+                key,
+                owner_name,
+            }))
+        };
+        let found = self
+            .read_through(|entries| &mut entries.api_keys, key_hash, load)
+            .await?;
+        // Expiry is the one change that needs no write: check it on every use.
+        Ok(found.filter(|cached| cached.key.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// Records that a key was used, at most once a minute per key and server, never failing
+    /// the request that used it.
+    pub async fn record_use(&self, cached: &CachedApiKey, now: i64) {
+        let last = cached.last_used_at.load(Ordering::Relaxed);
+        let is_due = now - last >= LAST_USED_RESOLUTION_SECS;
+        // Of concurrent requests, the one that moves the time forward writes it.
+        if !is_due
+            || cached
+                .last_used_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = self.store.record_api_key_use(&cached.key.id, now).await {
+            tracing::warn!(error = %e, key_id = %cached.key.id, "could not record API key use");
+        }
+    }
+
+    /// The cached value, or else the loaded one (cached when found). `load` runs only after
+    /// the generation read, so what it reads is at least as new as the generation it is
+    /// filed under.
+    async fn read_through<T, F, Fut>(
+        &self,
+        map: fn(&mut Entries) -> &mut HashMap<String, Arc<T>>,
+        id: &str,
+        load: F,
+    ) -> Result<Option<Arc<T>>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>, StoreError>>,
+    {
+        let observed = self.fence.observe().await?;
+        {
+            let mut entries = self.lock();
+            if entries.accept(observed)
+                && let Some(hit) = map(&mut entries).get(id)
+            {
+                return Ok(Some(Arc::clone(hit)));
+            }
+        }
+        let loaded = load().await?.map(Arc::new);
+        if let Some(value) = &loaded {
+            let mut entries = self.lock();
+            if entries.accept(observed) {
+                let map = map(&mut entries);
+                if map.len() >= CREDENTIAL_CACHE_MAX_ENTRIES {
+                    map.clear();
+                }
+                map.insert(id.to_owned(), Arc::clone(value));
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        self.entries.lock().expect("credential cache lock poisoned")
+    }
+}

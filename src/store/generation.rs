@@ -1,0 +1,201 @@
+//! The credential generation: one counter that every change to a client, an API key, or a key's
+//! owner increments in the same transaction as the change (migration 0004).
+//!
+//! [`GenerationFence`] answers "what is the generation now?" with a read that started after the
+//! question was asked, so an answer can never predate a change the asker already saw committed
+//! (a revocation on another replica, or by the CLI). Questions asked while a read is running
+//! share the next read, so under load one small query serves many requests.
+
+use std::sync::{Arc, Mutex};
+
+use sqlx::{Any, Transaction};
+use tokio::sync::watch;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// The current credential generation.
+    pub async fn credential_generation(&self) -> Result<i64, StoreError> {
+        let generation =
+            sqlx::query_scalar("SELECT generation FROM credential_generation WHERE id = 1")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(generation)
+    }
+}
+
+/// Marks credentials as changed; call inside the transaction that changes them. Every change
+/// takes this row's lock last, so concurrent changes cannot deadlock on it.
+pub(super) async fn bump_generation(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE credential_generation SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A generation, and which read of the fence saw it (reads are numbered in the order they
+/// started, so a higher `read` is a later view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub read: u64,
+    pub generation: i64,
+}
+
+/// Shares generation reads among concurrent requests without ever answering from a read that
+/// started before the request did.
+pub struct GenerationFence {
+    store: Store,
+    reads: Mutex<Reads>,
+    finished: watch::Sender<Finished>,
+}
+
+struct Reads {
+    /// Number of the latest read started.
+    started: u64,
+    running: bool,
+    /// Someone arrived during the running read and needs the next one.
+    another_wanted: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Finished {
+    read: u64,
+    /// None when the read failed: each waiter then reads for itself and reports its own error.
+    generation: Option<i64>,
+}
+
+impl GenerationFence {
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            reads: Mutex::new(Reads {
+                started: 0,
+                running: false,
+                another_wanted: false,
+            }),
+            finished: watch::Sender::new(Finished {
+                read: 0,
+                generation: None,
+            }),
+        })
+    }
+
+    /// The generation, as seen by a read that started after this call.
+    pub async fn observe(self: &Arc<Self>) -> Result<Observed, StoreError> {
+        let mut finished = self.finished.subscribe();
+        let needed = {
+            let mut reads = self.reads.lock().expect("fence lock poisoned");
+            if reads.running {
+                // The running read may have started before we arrived: wait for the next.
+                reads.another_wanted = true;
+                reads.started + 1
+            } else {
+                reads.running = true;
+                reads.started += 1;
+                // A task of its own, so that a cancelled request cannot strand the others.
+                tokio::spawn(Arc::clone(self).read_until_nobody_waits(reads.started));
+                reads.started
+            }
+        };
+        let done = finished
+            .wait_for(|f| f.read >= needed)
+            .await
+            .map(|f| *f)
+            .ok();
+        match done {
+            Some(Finished {
+                read,
+                generation: Some(generation),
+            }) => Ok(Observed { read, generation }),
+            // The shared read failed: read alone, so the error is this request's own.
+            _ => {
+                let generation = self.store.credential_generation().await?;
+                Ok(Observed {
+                    read: needed,
+                    generation,
+                })
+            }
+        }
+    }
+
+    /// Runs read number `read`, then the next one for as long as someone arrived meanwhile.
+    async fn read_until_nobody_waits(self: Arc<Self>, mut read: u64) {
+        loop {
+            let generation = match self.store.credential_generation().await {
+                Ok(generation) => Some(generation),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the credential generation");
+                    None
+                }
+            };
+            self.finished.send_replace(Finished { read, generation });
+            let mut reads = self.reads.lock().expect("fence lock poisoned");
+            if !reads.another_wanted {
+                reads.running = false;
+                return;
+            }
+            reads.another_wanted = false;
+            reads.started += 1;
+            read = reads.started;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn bump(store: &Store) {
+        let mut tx = store.pool().begin().await.unwrap();
+        bump_generation(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// Under constant load (so that a shared read is nearly always running), every question
+    /// asked after a change committed sees that change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_answer_predates_the_question() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fence.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let fence = GenerationFence::new(store.clone());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut load = Vec::new();
+        for _ in 0..4 {
+            let (fence, stop) = (Arc::clone(&fence), Arc::clone(&stop));
+            load.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    fence.observe().await.unwrap();
+                }
+            }));
+        }
+        let mut shared = 0;
+        for committed in 1..=100 {
+            bump(&store).await;
+            let askers: Vec<_> = (0..4)
+                .map(|_| {
+                    let fence = Arc::clone(&fence);
+                    tokio::spawn(async move { fence.observe().await.unwrap() })
+                })
+                .collect();
+            let mut reads = Vec::new();
+            for asker in askers {
+                let observed = asker.await.unwrap();
+                assert!(
+                    observed.generation >= committed,
+                    "{observed:?} < {committed}"
+                );
+                reads.push(observed.read);
+            }
+            reads.sort();
+            reads.dedup();
+            shared += 4 - reads.len();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in load {
+            task.await.unwrap();
+        }
+        assert!(shared > 0, "concurrent questions share reads");
+    }
+}
