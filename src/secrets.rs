@@ -89,7 +89,14 @@ pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // Hashing is on every authenticated request: no formatting machinery per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -111,6 +118,15 @@ mod tests {
         assert!(secret_matches(secret.expose(), &stored));
         assert!(!secret_matches("wrong", &stored));
         assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn stored_hashes_are_lower_case_hex_sha256() {
+        // Stored hashes must not change: keys and secrets already issued depend on them.
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -7,21 +7,31 @@
 //! share the next read, so under load one small query serves many requests.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Executor, Transaction};
 use tokio::sync::watch;
 
 use super::{Store, StoreError};
 
+/// How long a shared read may take before its waiters give up on it and read for themselves.
+const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+const READ_GENERATION: &str = "SELECT generation FROM credential_generation WHERE id = 1";
+
 impl Store {
     /// The current credential generation.
     pub async fn credential_generation(&self) -> Result<i64, StoreError> {
-        let generation =
-            sqlx::query_scalar("SELECT generation FROM credential_generation WHERE id = 1")
-                .fetch_one(self.pool())
-                .await?;
-        Ok(generation)
+        read_generation(self.pool()).await
     }
+}
+
+async fn read_generation<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(READ_GENERATION)
+        .fetch_one(executor)
+        .await?)
 }
 
 /// Marks credentials as changed; call inside the transaction that changes them. Every change
@@ -45,6 +55,9 @@ pub struct Observed {
 /// started before the request did.
 pub struct GenerationFence {
     store: Store,
+    /// The shared reads' own connection, taken out of the pool: a pooled connection is
+    /// checked with a round trip each time it is returned, which would double the cost.
+    connection: tokio::sync::Mutex<Option<AnyConnection>>,
     reads: Mutex<Reads>,
     finished: watch::Sender<Finished>,
 }
@@ -68,6 +81,7 @@ impl GenerationFence {
     pub fn new(store: Store) -> Arc<Self> {
         Arc::new(Self {
             store,
+            connection: tokio::sync::Mutex::new(None),
             reads: Mutex::new(Reads {
                 started: 0,
                 running: false,
@@ -121,13 +135,7 @@ impl GenerationFence {
     /// Runs read number `read`, then the next one for as long as someone arrived meanwhile.
     async fn read_until_nobody_waits(self: Arc<Self>, mut read: u64) {
         loop {
-            let generation = match self.store.credential_generation().await {
-                Ok(generation) => Some(generation),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the credential generation");
-                    None
-                }
-            };
+            let generation = self.shared_read().await;
             self.finished.send_replace(Finished { read, generation });
             let mut reads = self.reads.lock().expect("fence lock poisoned");
             if !reads.another_wanted {
@@ -138,6 +146,33 @@ impl GenerationFence {
             reads.started += 1;
             read = reads.started;
         }
+    }
+}
+
+impl GenerationFence {
+    /// One read on the fence's own connection, which is made anew after any failure. None
+    /// when the read failed (and was logged).
+    async fn shared_read(&self) -> Option<i64> {
+        let mut connection = self.connection.lock().await;
+        if connection.is_none() {
+            match self.store.pool().acquire().await {
+                Ok(pooled) => *connection = Some(pooled.detach()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not connect to read the credential generation");
+                    return None;
+                }
+            }
+        }
+        let live = connection.as_mut().expect("connected above");
+        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, read_generation(&mut *live)).await;
+        let failure = match read {
+            Ok(Ok(generation)) => return Some(generation),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {SHARED_READ_TIMEOUT:?}"),
+        };
+        tracing::warn!(error = %failure, "could not read the credential generation");
+        *connection = None;
+        None
     }
 }
 
