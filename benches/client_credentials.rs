@@ -37,7 +37,13 @@ fn main() {
     let sign_ms = 1000.0 / one_core;
     println!("  one signature costs {sign_ms:.3} core-ms");
     for (name, postgres) in backends {
-        let [tokens, introspections, alone] = http_rates(postgres.as_deref());
+        let Rates {
+            tokens,
+            introspections,
+            introspections_alone,
+            floor,
+            floor_alone,
+        } = http_rates(postgres.as_deref());
         println!(
             "{name:<8} client_credentials ({CONNECTIONS} conns): {:>6.0} tokens/s  p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw 2-core signing; CPU {} per token",
             tokens.rate,
@@ -46,7 +52,10 @@ fn main() {
             100.0 * tokens.rate / two_cores,
             cpu_text(&tokens),
         );
-        for (connections, result) in [(CONNECTIONS, &introspections), (1, &alone)] {
+        for (connections, result, floor) in [
+            (CONNECTIONS, &introspections, &floor),
+            (1, &introspections_alone, &floor_alone),
+        ] {
             println!(
                 "{name:<8} API-key introspection ({connections} conns): {:>6.0} req/s     p50 {:>6.2} ms  p99 {:>6.2} ms; CPU {} per request = {:.1}% of one signature",
                 result.rate,
@@ -54,6 +63,15 @@ fn main() {
                 result.p99_ms,
                 cpu_text(result),
                 100.0 * result.cpu_ms() / sign_ms
+            );
+            println!(
+                "{name:<8}   floor, GET JWKS ({connections} conns):  {:>6.0} req/s     p50 {:>6.2} ms  p99 {:>6.2} ms; CPU {} per request; introspection adds {:.3} core-ms = {:.1}% of one signature",
+                floor.rate,
+                floor.p50_ms,
+                floor.p99_ms,
+                cpu_text(floor),
+                result.cpu_ms() - floor.cpu_ms(),
+                100.0 * (result.cpu_ms() - floor.cpu_ms()) / sign_ms
             );
         }
     }
@@ -111,6 +129,15 @@ fn sign_rate(threads: usize) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// One backend's figures.
+struct Rates {
+    tokens: LoadResult,
+    introspections: LoadResult,
+    introspections_alone: LoadResult,
+    floor: LoadResult,
+    floor_alone: LoadResult,
+}
+
 struct LoadResult {
     rate: f64,
     p50_ms: f64,
@@ -158,7 +185,7 @@ fn stat_cpu_ms(stat: &str) -> f64 {
 }
 
 /// Starts a release server on a fresh database and measures both request kinds against it.
-fn http_rates(postgres_admin: Option<&str>) -> [LoadResult; 3] {
+fn http_rates(postgres_admin: Option<&str>) -> Rates {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -238,6 +265,7 @@ fn http_rates(postgres_admin: Option<&str>) -> [LoadResult; 3] {
 
     let token_url = format!("http://{address}/token");
     let introspect_url = format!("http://{address}/introspect");
+    let jwks_url = format!("http://{address}/.well-known/jwks.json");
     let (cc_id, cc_secret) = (id.clone(), secret.clone());
     let pid = server.id();
     let tokens = runtime.block_on(load(
@@ -257,7 +285,18 @@ fn http_rates(postgres_admin: Option<&str>) -> [LoadResult; 3] {
     let introspections = runtime.block_on(load(pid, CONNECTIONS, introspect.clone()));
     // One client at a time: no request has company to share the generation read with.
     let introspections_alone = runtime.block_on(load(pid, 1, introspect));
-    let result = [tokens, introspections, introspections_alone];
+    // The floor: what any request costs the server when it needs neither a database nor a
+    // signature (the JWKS is kept in memory), so that what introspection itself adds shows.
+    let jwks: MakeRequest = Arc::new(move |http: &reqwest::Client| http.get(&jwks_url));
+    let floor = runtime.block_on(load(pid, CONNECTIONS, jwks.clone()));
+    let floor_alone = runtime.block_on(load(pid, 1, jwks));
+    let result = Rates {
+        tokens,
+        introspections,
+        introspections_alone,
+        floor,
+        floor_alone,
+    };
     let _ = server.kill();
     let _ = server.wait();
     if let (Some(admin), Some(name)) = (postgres_admin, pg_name) {
