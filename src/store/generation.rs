@@ -137,6 +137,9 @@ impl GenerationFence {
         loop {
             let generation = self.shared_read().await;
             self.finished.send_replace(Finished { read, generation });
+            // Let requests that are ready to run reach the fence first, so that the next read
+            // serves them too.
+            tokio::task::yield_now().await;
             let mut reads = self.reads.lock().expect("fence lock poisoned");
             if !reads.another_wanted {
                 reads.running = false;
