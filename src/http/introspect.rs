@@ -130,7 +130,7 @@ async fn access_token_answer(state: &AppState, claims: Value) -> Result<Option<V
             .await?
             .is_some()
     } else {
-        state.store.find_client(client_id).await?.is_some()
+        state.credentials.client(client_id).await?.is_some()
     };
     if !issuer_still_valid {
         return Ok(None);
