@@ -11,6 +11,7 @@ mod code_flow;
 mod discovery;
 mod introspection;
 mod keys;
+mod oauth2_crate;
 mod outage;
 mod pages;
 mod registration;
