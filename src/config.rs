@@ -26,6 +26,9 @@ pub const MAX_LOGIN_FAILURES_PER_ADDRESS: i64 = 50;
 /// Most clients, and most API keys, a server keeps in memory; past this it starts over. An
 /// entry is well under a kilobyte.
 pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
+/// A cached client or key is read again after this long, even if nothing announced a change:
+/// a backstop for changes made by hand in SQL.
+pub const CREDENTIAL_CACHE_MAX_AGE_SECS: u64 = 60;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -30,7 +30,8 @@ use crate::store::credential_cache::CredentialCache;
 pub struct AppContext {
     pub config: Config,
     pub store: Store,
-    /// Clients and API keys, as fresh as the store but cheaper to ask.
+    /// Clients and API keys, as fresh as the store for every change made through Portcullis,
+    /// but cheaper to ask.
     pub credentials: CredentialCache,
     pub keys: Arc<KeyStore>,
 }

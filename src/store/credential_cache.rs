@@ -10,13 +10,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
 use super::generation::{GenerationFence, Observed};
 use super::{Store, StoreError};
 use crate::api_keys::ApiKey;
 use crate::clients::Client;
-use crate::config::CREDENTIAL_CACHE_MAX_ENTRIES;
+use crate::config::{CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES};
 
 pub struct CredentialCache {
     store: Store,
@@ -37,9 +38,16 @@ pub struct CachedApiKey {
 struct Entries {
     /// The latest generation read seen; entries are valid for this generation only.
     seen: Option<Observed>,
-    clients: HashMap<String, Arc<Client>>,
+    clients: HashMap<String, Entry<Client>>,
     /// By the key's hash.
-    api_keys: HashMap<String, Arc<CachedApiKey>>,
+    api_keys: HashMap<String, Entry<CachedApiKey>>,
+}
+
+struct Entry<T> {
+    value: Arc<T>,
+    /// Entries are read again after a while even if the generation stands, so that a change
+    /// made without bumping it (by hand in SQL) is not kept forever.
+    loaded_at: Instant,
 }
 
 impl Entries {
@@ -124,7 +132,7 @@ impl CredentialCache {
     /// filed under.
     async fn read_through<T, F, Fut>(
         &self,
-        map: fn(&mut Entries) -> &mut HashMap<String, Arc<T>>,
+        map: fn(&mut Entries) -> &mut HashMap<String, Entry<T>>,
         id: &str,
         load: F,
     ) -> Result<Option<Arc<T>>, StoreError>
@@ -135,12 +143,15 @@ impl CredentialCache {
         let observed = self.fence.observe().await?;
         {
             let mut entries = self.lock();
+            let max_age = Duration::from_secs(CREDENTIAL_CACHE_MAX_AGE_SECS);
             if entries.accept(observed)
                 && let Some(hit) = map(&mut entries).get(id)
+                && hit.loaded_at.elapsed() < max_age
             {
-                return Ok(Some(Arc::clone(hit)));
+                return Ok(Some(Arc::clone(&hit.value)));
             }
         }
+        let loaded_at = Instant::now();
         let loaded = load().await?.map(Arc::new);
         if let Some(value) = &loaded {
             let mut entries = self.lock();
@@ -149,7 +160,13 @@ impl CredentialCache {
                 if map.len() >= CREDENTIAL_CACHE_MAX_ENTRIES {
                     map.clear();
                 }
-                map.insert(id.to_owned(), Arc::clone(value));
+                map.insert(
+                    id.to_owned(),
+                    Entry {
+                        value: Arc::clone(value),
+                        loaded_at,
+                    },
+                );
             }
         }
         Ok(loaded)

@@ -1,5 +1,7 @@
-//! The credential generation: one counter that every change to a client, an API key, or a key's
-//! owner increments in the same transaction as the change (migration 0004).
+//! The credential generation: one value that every change to a client, an API key, or a key's
+//! owner replaces in the same transaction as the change (migration 0004). Only "has it changed?"
+//! matters, so each change writes a fresh random value: a database restored from a backup can
+//! never bring back a value that servers still have cached entries under.
 //!
 //! [`GenerationFence`] answers "what is the generation now?" with a read that started after the
 //! question was asked, so an answer can never predate a change the asker already saw committed
@@ -14,8 +16,11 @@ use tokio::sync::watch;
 
 use super::{Store, StoreError};
 
-/// How long a shared read may take before its waiters give up on it and read for themselves.
-const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a shared read may take (connecting included) before it counts as failed.
+const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a request waits for shared reads before it reads for itself (and, in an outage,
+/// fails with its own error after the pool's acquire timeout).
+const WAIT_TIMEOUT: Duration = Duration::from_secs(3);
 
 const READ_GENERATION: &str = "SELECT generation FROM credential_generation WHERE id = 1";
 
@@ -37,7 +42,10 @@ async fn read_generation<'e, E: Executor<'e, Database = Any>>(
 /// Marks credentials as changed; call inside the transaction that changes them. Every change
 /// takes this row's lock last, so concurrent changes cannot deadlock on it.
 pub(super) async fn bump_generation(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE credential_generation SET generation = generation + 1 WHERE id = 1")
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random source is available");
+    sqlx::query("UPDATE credential_generation SET generation = $1 WHERE id = 1")
+        .bind(i64::from_le_bytes(bytes))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -111,17 +119,17 @@ impl GenerationFence {
                 reads.started
             }
         };
-        let done = finished
-            .wait_for(|f| f.read >= needed)
-            .await
-            .map(|f| *f)
-            .ok();
+        let waited = tokio::time::timeout(WAIT_TIMEOUT, finished.wait_for(|f| f.read >= needed));
+        let done = match waited.await {
+            Ok(Ok(finished)) => Some(*finished),
+            _ => None,
+        };
         match done {
             Some(Finished {
                 read,
                 generation: Some(generation),
             }) => Ok(Observed { read, generation }),
-            // The shared read failed: read alone, so the error is this request's own.
+            // The shared read failed or is late: read alone, so any error is this request's own.
             _ => {
                 let generation = self.store.credential_generation().await?;
                 Ok(Observed {
@@ -134,9 +142,14 @@ impl GenerationFence {
 
     /// Runs read number `read`, then the next one for as long as someone arrived meanwhile.
     async fn read_until_nobody_waits(self: Arc<Self>, mut read: u64) {
+        let mut in_charge = InCharge {
+            fence: &self,
+            read: Some(read),
+        };
         loop {
             let generation = self.shared_read().await;
             self.finished.send_replace(Finished { read, generation });
+            in_charge.read = None;
             // Let requests that are ready to run reach the fence first, so that the next read
             // serves them too.
             tokio::task::yield_now().await;
@@ -148,7 +161,33 @@ impl GenerationFence {
             reads.another_wanted = false;
             reads.started += 1;
             read = reads.started;
+            in_charge.read = Some(read);
         }
+    }
+}
+
+/// Should the reading task stop without finishing its read (a panic, a runtime shutting down),
+/// this lets the waiters know, so that they read for themselves, and lets the next request
+/// start reads again.
+struct InCharge<'a> {
+    fence: &'a GenerationFence,
+    /// The read under way, if any.
+    read: Option<u64>,
+}
+
+impl Drop for InCharge<'_> {
+    fn drop(&mut self) {
+        let Some(read) = self.read else {
+            return;
+        };
+        // Not `expect`: this may run while panicking.
+        if let Ok(mut reads) = self.fence.reads.lock() {
+            reads.running = false;
+        }
+        self.fence.finished.send_replace(Finished {
+            read,
+            generation: None,
+        });
     }
 }
 
@@ -157,18 +196,14 @@ impl GenerationFence {
     /// when the read failed (and was logged).
     async fn shared_read(&self) -> Option<i64> {
         let mut connection = self.connection.lock().await;
-        if connection.is_none() {
-            match self.store.pool().acquire().await {
-                Ok(pooled) => *connection = Some(pooled.detach()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not connect to read the credential generation");
-                    return None;
-                }
+        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
+            if connection.is_none() {
+                *connection = Some(self.store.pool().acquire().await?.detach());
             }
-        }
-        let live = connection.as_mut().expect("connected above");
-        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, read_generation(&mut *live)).await;
-        let failure = match read {
+            let live = connection.as_mut().expect("connected above");
+            read_generation(&mut *live).await
+        });
+        let failure = match read.await {
             Ok(Ok(generation)) => return Some(generation),
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {SHARED_READ_TIMEOUT:?}"),
@@ -209,8 +244,9 @@ mod tests {
             }));
         }
         let mut shared = 0;
-        for committed in 1..=100 {
+        for _ in 0..100 {
             bump(&store).await;
+            let committed = store.credential_generation().await.unwrap();
             let askers: Vec<_> = (0..4)
                 .map(|_| {
                     let fence = Arc::clone(&fence);
@@ -220,10 +256,7 @@ mod tests {
             let mut reads = Vec::new();
             for asker in askers {
                 let observed = asker.await.unwrap();
-                assert!(
-                    observed.generation >= committed,
-                    "{observed:?} < {committed}"
-                );
+                assert_eq!(observed.generation, committed, "{observed:?}");
                 reads.push(observed.read);
             }
             reads.sort();

@@ -24,13 +24,14 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
         &env.create_client(json!({"grant_types": ["client_credentials"]}))
             .await,
     );
-    let response = env
-        .token_at(
+    let token_from_replica = || {
+        env.token_at(
             &replica.base,
             Some(&client),
             &[("grant_type", "client_credentials")],
         )
-        .await;
+    };
+    let response = token_from_replica().await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
@@ -56,13 +57,7 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(replica_jwks, env.jwks().await);
-    let response = env
-        .token_at(
-            &replica.base,
-            Some(&client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let response = token_from_replica().await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(kid_of(body["access_token"].as_str().unwrap()), new_kid);
 
@@ -74,12 +69,6 @@ async fn replicas_share_clients_and_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    let response = env
-        .token_at(
-            &replica.base,
-            Some(&client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let response = token_from_replica().await;
     assert_eq!(response.status(), 401);
 }
