@@ -78,7 +78,9 @@ pub struct ApiKey {
     /// Free-form JSON object, returned by introspection.
     pub metadata: serde_json::Value,
     pub owner: KeyOwner,
-    /// The user who made it; None when made through the admin API or CLI.
+    /// Who made it: a user (on the self-service page, or the member an organization key was
+    /// made for), or the admin key (`key_…`) that made it through the admin API. None when
+    /// made by the CLI, which has no identity beyond access to the database.
     pub created_by: Option<String>,
     pub revoke_when_creator_leaves: bool,
     pub created_at: i64,
@@ -269,6 +271,27 @@ pub async fn create_api_key(
             return Err(invalid("no such organization"));
         }
         _ => {}
+    }
+    // The creator who may take the key with them must be a member: only a member can leave.
+    if new.revoke_when_creator_leaves {
+        let KeyOwner::Org { org_id } = &new.owner else {
+            return Err(invalid(
+                "revoke_when_creator_leaves applies to organization keys",
+            ));
+        };
+        let is_member = match &new.created_by {
+            Some(user_id) => store
+                .list_members(org_id)
+                .await?
+                .iter()
+                .any(|member| member.user_id == *user_id),
+            None => false,
+        };
+        if !is_member {
+            return Err(invalid(
+                "revoke_when_creator_leaves needs created_by: a member of the organization",
+            ));
+        }
     }
     let secret = generate_key(prefix, new.env);
     let key = ApiKey {

@@ -53,7 +53,7 @@ pub async fn authenticate_admin(
 }
 
 /// Extractor: the request carries a valid admin API key, or is refused with the admin error.
-pub struct AdminKey(#[allow(dead_code)] pub ApiKey);
+pub struct AdminKey(pub ApiKey);
 
 impl FromRequestParts<AppState> for AdminKey {
     type Rejection = AdminError;

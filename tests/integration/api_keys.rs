@@ -97,6 +97,15 @@ async fn keys_are_shown_once_and_listed_without_secrets(backend: Backend) {
         assert!(!body.contains(key), "the secret is never shown again");
         assert!(!body.contains(&portcullis::secrets::hash_secret(key)));
     }
+    // The admin key that made it is recorded as its creator.
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let admin_key = listed["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kind"] == "admin")
+        .expect("the test's admin key is listed");
+    assert_eq!(created["created_by"], admin_key["id"]);
     let patched: Value = env
         .admin(Method::PATCH, &format!("/admin/api-keys/{id}"))
         .json(&json!({"metadata": {"team": "platform"}, "name": "CI"}))
@@ -270,6 +279,16 @@ async fn keys_follow_their_owners(backend: Backend) {
     // their creator when the creator leaves.
     let org_id = create_org(&env, "Acme").await;
     let org_id = org_id.as_str();
+    // Only a member can leave, so only a member may take a key with them.
+    for creator in [json!(null), json!(creator_id)] {
+        let response = env
+            .admin(Method::POST, "/admin/api-keys")
+            .json(&json!({"name": "early", "owner": {"org_id": org_id}, "created_by": creator, "revoke_when_creator_leaves": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "created_by {creator}");
+    }
     let response = env
         .admin(Method::POST, &format!("/admin/orgs/{org_id}/members"))
         .json(&json!({"user_id": creator_id, "role": "owner"}))

@@ -45,14 +45,15 @@ pub struct CreateKey {
     env: Option<String>,
     /// `"admin"` for an admin key; otherwise the kind follows from the owner.
     kind: Option<String>,
-    /// For organization keys: revoke the key when this user leaves the organization.
+    /// For organization keys, the member it is made for (who may take it with them, below).
+    /// Otherwise the admin key that made it is recorded.
     created_by: Option<String>,
     #[serde(default)]
     revoke_when_creator_leaves: bool,
 }
 
 pub async fn create(
-    _: AdminKey,
+    AdminKey(admin): AdminKey,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
@@ -110,7 +111,7 @@ pub async fn create(
         env,
         metadata: input.metadata.unwrap_or_else(|| json!({})),
         owner,
-        created_by: input.created_by,
+        created_by: input.created_by.or(Some(admin.id)),
         revoke_when_creator_leaves: input.revoke_when_creator_leaves,
         expires_at,
     };
