@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the strict-client interop check against a fresh server on SQLite.
+# Runs the strict-client interop checks (oauth4webapi and jose in Node, authlib in Python)
+# against a fresh server on SQLite.
 # Usage: tests/interop/run.sh PATH_TO_PORTCULLIS_BINARY
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,12 +17,22 @@ for _ in $(seq 1 100); do grep -q "listening on" "$work/server.log" && break; sl
 issuer="$(sed -n 's/.*listening on .*, issuer \(.*\)$/\1/p' "$work/server.log" | head -n 1)"
 [ -n "$issuer" ] || { cat "$work/server.log"; exit 1; }
 
-client="$("$bin" clients create --name interop --grant-type client_credentials --scope "read write" --json)"
-field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$client" "$1"; }
-node "$here/client_credentials.mjs" "$issuer" "$(field client_id)" "$(field client_secret)"
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+backend="$("$bin" clients create --name interop --grant-type client_credentials --scope "read write" --json)"
+node "$here/client_credentials.mjs" "$issuer" "$(field "$backend" client_id)" "$(field "$backend" client_secret)"
 
-echo "correct horse battery" | "$bin" users create --username interop --password-stdin >/dev/null
+password="correct horse battery"
+echo "$password" | "$bin" users create --username interop --password-stdin >/dev/null
 redirect="http://localhost:3000/callback"
-client="$("$bin" clients create --name "Interop SPA" --public --redirect-uri "$redirect" \
-  --grant-type authorization_code --grant-type refresh_token --scope "read write" --json)"
-node "$here/code_flow.mjs" "$issuer" "$(field client_id)" interop "correct horse battery" "$redirect"
+spa() {
+  "$bin" clients create --name "$1" --public --redirect-uri "$redirect" \
+    --grant-type authorization_code --grant-type refresh_token --scope "read write" --json
+}
+node "$here/code_flow.mjs" "$issuer" "$(field "$(spa "Interop SPA")" client_id)" interop "$password" "$redirect"
+
+# authlib, from PyPI, in a throwaway virtual environment.
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+"$work/venv/bin/python" "$here/authlib_flows.py" "$issuer" \
+  "$(field "$backend" client_id)" "$(field "$backend" client_secret)" \
+  "$(field "$(spa "Authlib SPA")" client_id)" interop "$password" "$redirect"
