@@ -164,6 +164,27 @@ impl GenerationFence {
             in_charge.read = Some(read);
         }
     }
+
+    /// One read on the fence's own connection, which is made anew after any failure. None
+    /// when the read failed (and was logged).
+    async fn shared_read(&self) -> Option<i64> {
+        let mut connection = self.connection.lock().await;
+        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
+            if connection.is_none() {
+                *connection = Some(self.store.pool().acquire().await?.detach());
+            }
+            let live = connection.as_mut().expect("connected above");
+            read_generation(&mut *live).await
+        });
+        let failure = match read.await {
+            Ok(Ok(generation)) => return Some(generation),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {SHARED_READ_TIMEOUT:?}"),
+        };
+        tracing::warn!(error = %failure, "could not read the credential generation");
+        *connection = None;
+        None
+    }
 }
 
 /// Should the reading task stop without finishing its read (a panic, a runtime shutting down),
@@ -188,29 +209,6 @@ impl Drop for InCharge<'_> {
             read,
             generation: None,
         });
-    }
-}
-
-impl GenerationFence {
-    /// One read on the fence's own connection, which is made anew after any failure. None
-    /// when the read failed (and was logged).
-    async fn shared_read(&self) -> Option<i64> {
-        let mut connection = self.connection.lock().await;
-        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
-            if connection.is_none() {
-                *connection = Some(self.store.pool().acquire().await?.detach());
-            }
-            let live = connection.as_mut().expect("connected above");
-            read_generation(&mut *live).await
-        });
-        let failure = match read.await {
-            Ok(Ok(generation)) => return Some(generation),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {SHARED_READ_TIMEOUT:?}"),
-        };
-        tracing::warn!(error = %failure, "could not read the credential generation");
-        *connection = None;
-        None
     }
 }
 
