@@ -5,7 +5,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 
@@ -158,48 +157,44 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
              WHERE id = $1 AND owner_user_id = $2 AND kind = 'personal'",
         )
         .bind(id)
         .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        .bind(now);
+        let result = self.execute_credential_change(statement).await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Saves name, scope and metadata. Returns false when there is no such key.
     pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result =
-            sqlx::query("UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1")
+        let result = self
+            .execute_credential_change(
+                sqlx::query(
+                    "UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1",
+                )
                 .bind(&key.id)
                 .bind(&key.name)
                 .bind(&key.scope)
-                .bind(key.metadata.to_string())
-                .execute(&mut *tx)
-                .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+                .bind(key.metadata.to_string()),
+            )
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Revokes a key at once. Returns false when there is no such key.
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+        let result = self
+            .execute_credential_change(
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                )
                 .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+                .bind(now),
+            )
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 

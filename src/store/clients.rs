@@ -3,7 +3,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::clients::{AuthMethod, Client};
 use crate::oauth::scope::Scope;
@@ -71,8 +70,7 @@ impl Store {
     /// Replaces a client's metadata (not its id, secret or authentication method).
     /// Returns false when there is no such client.
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE clients SET name = $2, redirect_uris = $3, grant_types = $4, scope = $5, \
              resources = $6, skip_consent = $7, updated_at = $8 WHERE id = $1",
         )
@@ -83,11 +81,8 @@ impl Store {
         .bind(client.scope.to_string())
         .bind(to_json(&client.resources))
         .bind(i64::from(client.skip_consent))
-        .bind(client.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        .bind(client.updated_at);
+        let result = self.execute_credential_change(statement).await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -98,29 +93,21 @@ impl Store {
         secret_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE id = $1 AND secret_hash IS NOT NULL",
         )
         .bind(id)
         .bind(secret_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        .bind(now);
+        let result = self.execute_credential_change(statement).await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Returns false when there was no such client.
     pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let result = self
+            .execute_credential_change(sqlx::query("DELETE FROM clients WHERE id = $1").bind(id))
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 

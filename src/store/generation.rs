@@ -11,6 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sqlx::any::{AnyArguments, AnyQueryResult};
+use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
 use tokio::sync::watch;
 
@@ -37,6 +39,21 @@ async fn read_generation<'e, E: Executor<'e, Database = Any>>(
     Ok(sqlx::query_scalar(READ_GENERATION)
         .fetch_one(executor)
         .await?)
+}
+
+impl Store {
+    /// Runs one statement that changes credentials, marking them changed in the same
+    /// transaction.
+    pub(super) async fn execute_credential_change(
+        &self,
+        statement: Query<'_, Any, AnyArguments>,
+    ) -> Result<AnyQueryResult, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let result = statement.execute(&mut *tx).await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
 }
 
 /// Marks credentials as changed; call inside the transaction that changes them. Every change

@@ -57,13 +57,11 @@ impl Store {
 
     /// Deletes the organization with its memberships and its API keys (by cascade).
     pub async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query("DELETE FROM organizations WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let result = self
+            .execute_credential_change(
+                sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id),
+            )
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 

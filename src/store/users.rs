@@ -136,13 +136,9 @@ impl Store {
 
     /// Deletes the user with their sessions, consents, grants, tokens and API keys (by cascade).
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let result = self
+            .execute_credential_change(sqlx::query("DELETE FROM users WHERE id = $1").bind(id))
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 }
