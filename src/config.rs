@@ -29,6 +29,14 @@ pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
 /// A cached client or key is read again after this long, even if nothing announced a change:
 /// a backstop for changes made by hand in SQL.
 pub const CREDENTIAL_CACHE_MAX_AGE_SECS: u64 = 60;
+/// On PostgreSQL, how long a server's credential lease lasts: how long a server that dies
+/// without saying goodbye can hold up credential changes (see src/store/propagation.rs).
+pub const CREDENTIAL_LEASE_MS: i64 = 5_000;
+/// How often a server renews its lease, reading the generation again as it does.
+pub const CREDENTIAL_LEASE_RENEW_INTERVAL_MS: u64 = 1_000;
+/// A server stops trusting its cache this long before its lease ends, for the time a renewal
+/// takes to reach the database and for clocks that run at slightly different rates.
+pub const CREDENTIAL_LEASE_MARGIN_MS: i64 = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {

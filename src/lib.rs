@@ -40,17 +40,21 @@ pub async fn serve(
         config.issuer
     );
     keys.clone().spawn_reloader();
+    let credentials = store::credential_cache::CredentialCache::start(store.clone())
+        .map_err(std::io::Error::other)?;
     let state = Arc::new(http::AppContext {
         config,
         store: store.clone(),
-        credentials: store::credential_cache::CredentialCache::new(store.clone()),
+        credentials,
         keys,
     });
     // The peer address feeds sign-in throttling.
-    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = http::router(Arc::clone(&state))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    state.credentials.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -2,10 +2,10 @@
 //! key is not a database look-up per request.
 //!
 //! A cached entry is used only while the credential generation has not moved, as seen by a read
-//! that started after the request arrived (the [`GenerationFence`]). So a revocation committed
-//! anywhere (another replica, the CLI) is seen by the next request on every server, exactly as
-//! without the cache; what the cache saves is the look-ups, and concurrent requests share the
-//! one generation read they all need.
+//! that started after the request arrived. So a revocation committed anywhere (another replica,
+//! the CLI) is seen by the next request on every server, exactly as without the cache; what the
+//! cache saves is the look-ups. On SQLite that read is a synchronous one of the file
+//! ([`SqliteGenerationReader`]); on PostgreSQL concurrent requests share it ([`GenerationFence`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,15 +14,28 @@ use std::time::{Duration, Instant};
 
 use super::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
 use super::generation::{GenerationFence, Observed};
-use super::{Store, StoreError};
+use super::propagation::ChangeWatch;
+use super::sqlite_generation::SqliteGenerationReader;
+use super::{Database, Store, StoreError};
 use crate::api_keys::ApiKey;
 use crate::clients::Client;
 use crate::config::{CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES};
 
 pub struct CredentialCache {
     store: Store,
-    fence: Arc<GenerationFence>,
+    freshness: Freshness,
     entries: Mutex<Entries>,
+}
+
+/// How a request learns the current generation.
+enum Freshness {
+    /// Its own synchronous read of the SQLite file.
+    ReadFile(SqliteGenerationReader),
+    /// This server's view while it holds a lease, else a query shared with concurrent requests.
+    Watched {
+        watch: Arc<ChangeWatch>,
+        fence: Arc<GenerationFence>,
+    },
 }
 
 /// A usable API key as cached, with the last use this server knows of.
@@ -69,11 +82,40 @@ impl Entries {
 }
 
 impl CredentialCache {
-    pub fn new(store: Store) -> Self {
-        Self {
-            fence: GenerationFence::new(store.clone()),
+    /// Needs a migrated database. On PostgreSQL this starts following credential changes in
+    /// a task of its own; call [`Self::stop`] on the way out.
+    pub fn start(store: Store) -> Result<Self, StoreError> {
+        let freshness = match store.database() {
+            Database::Sqlite { path } => Freshness::ReadFile(SqliteGenerationReader::open(path)?),
+            Database::Postgres { url } => {
+                let fence = GenerationFence::new(store.clone());
+                let watch = ChangeWatch::start(store.clone(), Arc::clone(&fence), url.clone());
+                Freshness::Watched { watch, fence }
+            }
+        };
+        Ok(Self {
             store,
+            freshness,
             entries: Mutex::new(Entries::default()),
+        })
+    }
+
+    /// Stops following changes, so that they no longer wait for this server.
+    pub async fn stop(&self) {
+        if let Freshness::Watched { watch, .. } = &self.freshness {
+            watch.stop().await;
+        }
+    }
+
+    /// The generation, as seen after this call: by a read of its own, or by this server's view
+    /// while every change waits until the server has seen it.
+    async fn observe(&self) -> Result<Observed, StoreError> {
+        match &self.freshness {
+            Freshness::ReadFile(reader) => reader.observe(),
+            Freshness::Watched { watch, fence } => match watch.trusted() {
+                Some(observed) => Ok(observed),
+                None => fence.observe().await,
+            },
         }
     }
 
@@ -140,7 +182,7 @@ impl CredentialCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, StoreError>>,
     {
-        let observed = self.fence.observe().await?;
+        let observed = self.observe().await?;
         {
             let mut entries = self.lock();
             let max_age = Duration::from_secs(CREDENTIAL_CACHE_MAX_AGE_SECS);

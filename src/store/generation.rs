@@ -16,7 +16,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
 use tokio::sync::watch;
 
-use super::{Store, StoreError};
+use super::{Database, Store, StoreError, propagation};
 
 /// How long a shared read may take (connecting included) before it counts as failed.
 const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(3);
@@ -24,21 +24,32 @@ const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// fails with its own error after the pool's acquire timeout).
 const WAIT_TIMEOUT: Duration = Duration::from_secs(3);
 
-const READ_GENERATION: &str = "SELECT generation FROM credential_generation WHERE id = 1";
+pub(super) const READ_GENERATION: &str =
+    "SELECT generation, change_count FROM credential_generation WHERE id = 1";
+
+/// The generation and change count as one read saw them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    pub generation: i64,
+    /// How many changes have been committed: what a PostgreSQL replica acknowledges.
+    pub change_count: i64,
+}
 
 impl Store {
     /// The current credential generation.
-    pub async fn credential_generation(&self) -> Result<i64, StoreError> {
+    pub async fn credential_generation(&self) -> Result<Generation, StoreError> {
         read_generation(self.pool()).await
     }
 }
 
 async fn read_generation<'e, E: Executor<'e, Database = Any>>(
     executor: E,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(READ_GENERATION)
-        .fetch_one(executor)
-        .await?)
+) -> Result<Generation, StoreError> {
+    let (generation, change_count) = sqlx::query_as(READ_GENERATION).fetch_one(executor).await?;
+    Ok(Generation {
+        generation,
+        change_count,
+    })
 }
 
 impl Store {
@@ -50,22 +61,36 @@ impl Store {
     ) -> Result<AnyQueryResult, StoreError> {
         let mut tx = self.pool().begin().await?;
         let result = statement.execute(&mut *tx).await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_credential_change(tx).await?;
         Ok(result)
     }
-}
 
-/// Marks credentials as changed; call inside the transaction that changes them. Every change
-/// takes this row's lock last, so concurrent changes cannot deadlock on it.
-pub(super) async fn bump_generation(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-    let mut bytes = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random source is available");
-    sqlx::query("UPDATE credential_generation SET generation = $1 WHERE id = 1")
+    /// Marks credentials as changed, commits, and returns once every server has seen the
+    /// change (see `propagation`). Every change takes the generation row's lock last, so
+    /// concurrent changes cannot deadlock on it.
+    pub(super) async fn commit_credential_change(
+        &self,
+        mut tx: Transaction<'_, Any>,
+    ) -> Result<(), StoreError> {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .expect("the operating system's random source is available");
+        let change_count: i64 = sqlx::query_scalar(
+            "UPDATE credential_generation SET generation = $1, change_count = change_count + 1 \
+             WHERE id = 1 RETURNING change_count",
+        )
         .bind(i64::from_le_bytes(bytes))
-        .execute(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
-    Ok(())
+        if let Database::Postgres { .. } = self.database() {
+            propagation::announce(&mut tx, change_count).await?;
+        }
+        tx.commit().await?;
+        if let Database::Postgres { .. } = self.database() {
+            propagation::await_acknowledgements(self, change_count).await;
+        }
+        Ok(())
+    }
 }
 
 /// A generation, and which read of the fence saw it (reads are numbered in the order they
@@ -74,6 +99,17 @@ pub(super) async fn bump_generation(tx: &mut Transaction<'_, Any>) -> Result<(),
 pub struct Observed {
     pub read: u64,
     pub generation: i64,
+    pub change_count: i64,
+}
+
+impl Observed {
+    pub fn new(read: u64, seen: Generation) -> Self {
+        Self {
+            read,
+            generation: seen.generation,
+            change_count: seen.change_count,
+        }
+    }
 }
 
 /// Shares generation reads among concurrent requests without ever answering from a read that
@@ -99,7 +135,7 @@ struct Reads {
 struct Finished {
     read: u64,
     /// None when the read failed: each waiter then reads for itself and reports its own error.
-    generation: Option<i64>,
+    generation: Option<Generation>,
 }
 
 impl GenerationFence {
@@ -144,15 +180,12 @@ impl GenerationFence {
         match done {
             Some(Finished {
                 read,
-                generation: Some(generation),
-            }) => Ok(Observed { read, generation }),
+                generation: Some(seen),
+            }) => Ok(Observed::new(read, seen)),
             // The shared read failed or is late: read alone, so any error is this request's own.
             _ => {
-                let generation = self.store.credential_generation().await?;
-                Ok(Observed {
-                    read: needed,
-                    generation,
-                })
+                let seen = self.store.credential_generation().await?;
+                Ok(Observed::new(needed, seen))
             }
         }
     }
@@ -184,7 +217,7 @@ impl GenerationFence {
 
     /// One read on the fence's own connection, which is made anew after any failure. None
     /// when the read failed (and was logged).
-    async fn shared_read(&self) -> Option<i64> {
+    async fn shared_read(&self) -> Option<Generation> {
         let mut connection = self.connection.lock().await;
         let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
             if connection.is_none() {
@@ -234,9 +267,8 @@ mod tests {
     use super::*;
 
     async fn bump(store: &Store) {
-        let mut tx = store.pool().begin().await.unwrap();
-        bump_generation(&mut tx).await.unwrap();
-        tx.commit().await.unwrap();
+        let tx = store.pool().begin().await.unwrap();
+        store.commit_credential_change(tx).await.unwrap();
     }
 
     /// Under constant load (so that a shared read is nearly always running), every question
@@ -261,7 +293,7 @@ mod tests {
         let mut shared = 0;
         for _ in 0..100 {
             bump(&store).await;
-            let committed = store.credential_generation().await.unwrap();
+            let committed = store.credential_generation().await.unwrap().generation;
             let askers: Vec<_> = (0..4)
                 .map(|_| {
                     let fence = Arc::clone(&fence);

@@ -10,9 +10,12 @@ pub mod credential_cache;
 mod generation;
 pub mod grants;
 pub mod organizations;
+mod propagation;
 pub mod sessions;
+mod sqlite_generation;
 pub mod users;
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -72,18 +75,33 @@ fn is_transient_code(code: &str) -> bool {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    database: Database,
+}
+
+/// Which database the pool talks to, for the few things done outside the pool.
+#[derive(Clone)]
+pub(crate) enum Database {
+    /// The file, which the credential cache reads directly (see `sqlite_generation`).
+    Sqlite { path: PathBuf },
+    /// The URL, for the connection that listens for credential changes (see `propagation`).
+    Postgres { url: String },
 }
 
 impl Store {
     /// Connects to `sqlite://FILE` (creating the file when missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let max_connections = if is_sqlite(url) {
-            prepare_sqlite_file(url).await?;
+        let (database, max_connections) = if is_sqlite(url) {
+            let path = prepare_sqlite_file(url).await?;
             // SQLite has one writer at a time; a few connections serve concurrent readers.
-            4
+            (Database::Sqlite { path }, 4)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            16
+            (
+                Database::Postgres {
+                    url: url.to_owned(),
+                },
+                16,
+            )
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
@@ -92,7 +110,7 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, database })
     }
 
     /// Applies pending migrations; safe to run from several processes at once.
@@ -103,6 +121,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn database(&self) -> &Database {
+        &self.database
     }
 
     pub async fn close(&self) {
@@ -116,15 +138,15 @@ fn is_sqlite(url: &str) -> bool {
 
 /// Creates the SQLite file when missing and switches it to WAL, which lets readers proceed
 /// while a writer commits (and lets the CLI write while a server runs). WAL mode is stored
-/// in the file, so every later connection uses it.
-async fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
+/// in the file, so every later connection uses it. Returns the file's path.
+async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal);
     let connection = options.connect().await?;
     sqlx::Connection::close(connection).await?;
-    Ok(())
+    Ok(options.get_filename().to_owned())
 }
 
 /// A database URL fit for an error message or a log line: without its password.

@@ -2,7 +2,6 @@
 
 use sqlx::Row;
 
-use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::organizations::{Member, Organization, Role};
 
@@ -110,8 +109,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_credential_change(tx).await?;
         Ok(result.rows_affected() == 1)
     }
 

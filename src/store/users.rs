@@ -3,7 +3,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::generation::bump_generation;
 use super::{Store, StoreError};
 use crate::users::User;
 
@@ -113,8 +112,7 @@ impl Store {
             .await?;
         }
         // Whether a user is disabled decides whether their API keys may be used.
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_credential_change(tx).await?;
         Ok(result.rows_affected() == 1)
     }
 

@@ -14,6 +14,7 @@ mod keys;
 mod oauth2_crate;
 mod outage;
 mod pages;
+mod propagation;
 mod registration;
 mod replicas;
 mod revocation;

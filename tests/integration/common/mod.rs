@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod flow;
+pub mod proxy;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};

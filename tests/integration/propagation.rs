@@ -1,0 +1,166 @@
+//! On PostgreSQL, a server answers credential checks from its cache while it holds a lease,
+//! and a credential change is reported done only once every server with a live lease has seen
+//! it (src/store/propagation.rs).
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::common::proxy::Proxy;
+use crate::common::{Backend, Server, TestDb, TestEnv, cli, cli_json};
+
+const LIVE_LEASES: &str = "SELECT COUNT(*) FROM credential_watchers \
+     WHERE lease_expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+async fn introspect(
+    http: &reqwest::Client,
+    server: &Server,
+    admin_key: &str,
+    token: &str,
+) -> Value {
+    let response = http
+        .post(server.url("/introspect"))
+        .bearer_auth(admin_key)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Revokes a key through the admin API; returns how long that took.
+async fn revoke(env: &TestEnv, id: &str) -> Duration {
+    let started = Instant::now();
+    let response = env
+        .admin(Method::DELETE, &format!("/admin/api-keys/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    started.elapsed()
+}
+
+async fn live_leases(db: &TestDb) -> i64 {
+    sqlx::query_scalar(LIVE_LEASES)
+        .fetch_one(&db.pool().await)
+        .await
+        .unwrap()
+}
+
+// Multi-threaded: the proxy must keep forwarding while the harness blocks on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_server_checks_keys_without_asking_the_database() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (proxy, proxied) = Proxy::in_front_of(&db).await;
+    let keys = tempfile::tempdir().unwrap();
+    let server = Server::start(&proxied, keys.path(), &[]);
+    let admin = cli_json(
+        &db,
+        keys.path(),
+        &["api-keys", "create", "--name", "ops", "--admin", "--json"],
+    );
+    let admin_key = admin["key"].as_str().unwrap();
+    let service = cli_json(
+        &db,
+        keys.path(),
+        &[
+            "api-keys", "create", "--name", "job", "--scope", "read", "--json",
+        ],
+    );
+    let key = service["key"].as_str().unwrap();
+    let http = reqwest::Client::new();
+
+    let mut leases = 0;
+    for _ in 0..50 {
+        leases = live_leases(&db).await;
+        if leases == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(leases, 1, "the server holds a lease");
+    // The first checks load both keys and record their use.
+    assert_eq!(
+        introspect(&http, &server, admin_key, key).await["active"],
+        true
+    );
+
+    let requests = 300;
+    let before = proxy.sent_to_database();
+    for _ in 0..requests {
+        assert_eq!(
+            introspect(&http, &server, admin_key, key).await["active"],
+            true
+        );
+    }
+    let sent = proxy.sent_to_database() - before;
+    // Any query per request would send tens of bytes each; lease renewals send a few hundred
+    // bytes a second.
+    assert!(
+        sent < requests * 10,
+        "{sent} bytes sent to the database for {requests} introspections"
+    );
+
+    // Still, a revocation through the CLI is seen by the very next request.
+    let revoked = cli(
+        &db,
+        keys.path(),
+        &["api-keys", "revoke", service["id"].as_str().unwrap()],
+    );
+    assert!(revoked.status.success());
+    assert_eq!(
+        introspect(&http, &server, admin_key, key).await,
+        serde_json::json!({"active": false})
+    );
+
+    // A server that stops gives its lease up, so that changes no longer wait for it.
+    assert!(server.stop().success());
+    assert_eq!(live_leases(&db).await, 0);
+}
+
+#[tokio::test]
+async fn a_change_waits_for_every_server_with_a_live_lease() {
+    let env = TestEnv::start(Backend::Postgres).await;
+    let service = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "api-keys", "create", "--name", "job", "--scope", "read", "--json",
+        ],
+    );
+    let key = service["key"].as_str().unwrap();
+    assert_eq!(
+        introspect(&env.http, &env.server, &env.admin_key, key).await["active"],
+        true
+    );
+
+    // A server that holds a lease for three more seconds but never acknowledges, as one that
+    // hangs or is cut off from the database would.
+    sqlx::query(
+        "INSERT INTO credential_watchers (id, lease_expires_ms, acked_count) \
+         VALUES ('watcher_silent', (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + 3000, 0)",
+    )
+    .execute(&env.db.pool().await)
+    .await
+    .unwrap();
+    let waited = revoke(&env, service["id"].as_str().unwrap()).await;
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(8),
+        "the revocation waited {waited:?} for the silent server's lease to run out"
+    );
+    assert_eq!(
+        introspect(&env.http, &env.server, &env.admin_key, key).await,
+        serde_json::json!({"active": false})
+    );
+
+    // With only live servers, which acknowledge at once, a change is quick.
+    let other = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["api-keys", "create", "--name", "other", "--json"],
+    );
+    let waited = revoke(&env, other["id"].as_str().unwrap()).await;
+    assert!(waited < Duration::from_secs(1), "took {waited:?}");
+}
