@@ -108,9 +108,16 @@ pub struct ChangeWatch {
 struct Trust {
     /// The latest generation read, published before it is acknowledged.
     observed: Option<Observed>,
-    /// Until when `observed` may be used without a read of one's own: shortly before the lease
-    /// ends. None while no lease is held.
-    until: Option<Instant>,
+    /// Until when `observed` may be used without a read of one's own, by [`boot_clock`]:
+    /// shortly before the lease ends. None while no lease is held.
+    until: Option<Duration>,
+}
+
+/// Time since boot, including time suspended (CLOCK_BOOTTIME). `Instant` stops while a machine
+/// sleeps, so a server waking up would think its lease still young.
+fn boot_clock() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 impl ChangeWatch {
@@ -131,7 +138,7 @@ impl ChangeWatch {
     pub fn trusted(&self) -> Option<Observed> {
         let trust = self.trust.lock().expect("watch lock poisoned");
         match trust.until {
-            Some(until) if Instant::now() < until => trust.observed,
+            Some(until) if boot_clock() < until => trust.observed,
             _ => None,
         }
     }
@@ -177,7 +184,7 @@ impl ChangeWatch {
                 Err(e) => return format!("cannot read the credential generation: {e}"),
             };
             self.publish(observed);
-            let sent = Instant::now();
+            let sent = boot_clock();
             match self.renew_and_acknowledge(observed.change_count).await {
                 Ok(true) => self.extend(sent),
                 Ok(false) => return "the lease ran out".into(),
@@ -236,7 +243,7 @@ impl ChangeWatch {
     }
 
     /// Trusts the published view until shortly before a lease renewed after `sent` ends.
-    fn extend(&self, sent: Instant) {
+    fn extend(&self, sent: Duration) {
         let lease =
             Duration::from_millis((CREDENTIAL_LEASE_MS - CREDENTIAL_LEASE_MARGIN_MS) as u64);
         self.trust.lock().expect("watch lock poisoned").until = Some(sent + lease);
