@@ -51,11 +51,12 @@ pub async fn serve(
     // The peer address feeds sign-in throttling.
     let app = http::router(Arc::clone(&state))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
     state.credentials.stop().await;
     store.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

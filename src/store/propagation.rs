@@ -63,23 +63,27 @@ pub(super) async fn announce(
 /// Returns once every replica with a live lease has acknowledged change number
 /// `change_count`. The change is committed already, so this never fails: it logs.
 pub(super) async fn await_acknowledgements(store: &Store, change_count: i64) {
+    // Locking every row first makes the check wait for renewals still committing, so that a
+    // lease renewed just before it ran out is not taken for one that ran out.
     let behind_query = format!(
-        "SELECT COUNT(*) FROM credential_watchers \
+        "WITH watchers AS (SELECT acked_count, lease_expires_ms FROM credential_watchers \
+         FOR SHARE) SELECT COUNT(*) FROM watchers \
          WHERE acked_count < $1 AND lease_expires_ms > {DATABASE_NOW_MS}"
     );
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     let mut behind = None;
     loop {
-        match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(behind_query.as_str()))
+        let remaining = ACKNOWLEDGEMENT_WAIT_MAX.saturating_sub(started.elapsed());
+        let check = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(behind_query.as_str()))
             .bind(change_count)
-            .fetch_one(store.pool())
-            .await
-        {
-            Ok(0) => return,
-            Ok(count) => behind = Some(count),
+            .fetch_one(store.pool());
+        match tokio::time::timeout(remaining, check).await {
+            Ok(Ok(0)) => return,
+            Ok(Ok(count)) => behind = Some(count),
             // Leases cannot be renewed without the database either: waiting is still right.
-            Err(e) => tracing::debug!(error = %e, "cannot check acknowledgements yet"),
+            Ok(Err(e)) => tracing::debug!(error = %e, "cannot check acknowledgements yet"),
+            Err(_) => {}
         }
         if started.elapsed() >= ACKNOWLEDGEMENT_WAIT_MAX {
             tracing::warn!(
@@ -115,9 +119,17 @@ struct Trust {
 
 /// Time since boot, including time suspended (CLOCK_BOOTTIME). `Instant` stops while a machine
 /// sleeps, so a server waking up would think its lease still young.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn boot_clock() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Elsewhere (development machines), a monotonic clock: only a suspend goes unnoticed.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn boot_clock() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 impl ChangeWatch {
@@ -145,8 +157,11 @@ impl ChangeWatch {
 
     /// Stops following and gives up the lease, so that changes no longer wait for this server.
     pub async fn stop(&self) {
-        if let Some(task) = self.task.lock().expect("watch lock poisoned").take() {
+        let task = self.task.lock().expect("watch lock poisoned").take();
+        if let Some(task) = task {
             task.abort();
+            // Once it has ended, no renewal of its can land after the lease is given up.
+            let _ = task.await;
         }
         self.distrust();
         let released = sqlx::query("DELETE FROM credential_watchers WHERE id = $1")
@@ -183,9 +198,9 @@ impl ChangeWatch {
                 Ok(observed) => observed,
                 Err(e) => return format!("cannot read the credential generation: {e}"),
             };
-            self.publish(observed);
+            let published = self.publish(observed);
             let sent = boot_clock();
-            match self.renew_and_acknowledge(observed.change_count).await {
+            match self.renew_and_acknowledge(published.change_count).await {
                 Ok(true) => self.extend(sent),
                 Ok(false) => return "the lease ran out".into(),
                 Err(e) => return format!("cannot renew the lease: {e}"),
@@ -205,11 +220,15 @@ impl ChangeWatch {
         }
     }
 
+    /// Takes the lease, acknowledging every change so far: this server trusts nothing until it
+    /// has read the generation after this, so nothing committed before can reach it late.
     async fn take_lease(&self) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO credential_watchers (id, lease_expires_ms, acked_count) \
-             VALUES ($1, {DATABASE_NOW_MS} + $2, 0) \
-             ON CONFLICT (id) DO UPDATE SET lease_expires_ms = EXCLUDED.lease_expires_ms"
+             VALUES ($1, {DATABASE_NOW_MS} + $2, \
+                     (SELECT change_count FROM credential_generation WHERE id = 1)) \
+             ON CONFLICT (id) DO UPDATE SET lease_expires_ms = EXCLUDED.lease_expires_ms, \
+                     acked_count = EXCLUDED.acked_count"
         )))
         .bind(&self.id)
         .bind(CREDENTIAL_LEASE_MS)
@@ -235,10 +254,12 @@ impl ChangeWatch {
     }
 
     /// Starts answering from `observed`, if it is newer; this never extends the trust.
-    fn publish(&self, observed: Observed) {
+    /// Returns the view now published, which is what may be acknowledged.
+    fn publish(&self, observed: Observed) -> Observed {
         let mut trust = self.trust.lock().expect("watch lock poisoned");
-        if trust.observed.is_none_or(|held| held.read < observed.read) {
-            trust.observed = Some(observed);
+        match trust.observed {
+            Some(held) if held.read >= observed.read => held,
+            _ => *trust.observed.insert(observed),
         }
     }
 
