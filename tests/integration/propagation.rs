@@ -49,6 +49,19 @@ async fn live_leases(db: &TestDb) -> i64 {
         .unwrap()
 }
 
+/// Waits up to 10 s for the one server on `db` to hold a lease.
+async fn wait_for_one_live_lease(db: &TestDb) {
+    let mut leases = 0;
+    for _ in 0..100 {
+        leases = live_leases(db).await;
+        if leases == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{leases} live leases, not one");
+}
+
 // Multi-threaded: the proxy must keep forwarding while the harness blocks on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leased_server_checks_keys_without_asking_the_database() {
@@ -72,15 +85,7 @@ async fn a_leased_server_checks_keys_without_asking_the_database() {
     let key = service["key"].as_str().unwrap();
     let http = reqwest::Client::new();
 
-    let mut leases = 0;
-    for _ in 0..50 {
-        leases = live_leases(&db).await;
-        if leases == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(leases, 1, "the server holds a lease");
+    wait_for_one_live_lease(&db).await;
     // The first checks load both keys and record their use.
     assert_eq!(
         introspect(&http, &server, admin_key, key).await["active"],
@@ -232,15 +237,7 @@ async fn a_server_cut_off_from_the_database_never_answers_from_an_old_view() {
     assert_eq!(answer, serde_json::json!({"active": false}));
 
     // It takes a lease again, and acknowledges changes at once.
-    let mut leases = 0;
-    for _ in 0..100 {
-        leases = live_leases(&db).await;
-        if leases == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(leases, 1, "the server holds a lease again");
+    wait_for_one_live_lease(&db).await;
     let waited = revoke_through_cli(&second);
     assert!(waited < Duration::from_secs(2), "took {waited:?}");
     let second_key = second["key"].as_str().unwrap();
