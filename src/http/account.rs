@@ -38,17 +38,9 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             _ => {}
         }
     }
-    if !pages::csrf_matches(&headers, csrf.as_deref()) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form has expired. Reload the page and try again.",
-        );
-    }
-    let user = match pages::current_user(&state, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return see_other(&format!("/login?continue={PATH}")),
-        Err(e) => return unavailable(e),
+    let user = match form_user(&state, &headers, csrf.as_deref()).await {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     let requested = Scope::parse(&scopes.join(" ")).unwrap_or_default();
     if !requested.is_subset_of(&state.config.personal_key_scopes) {
@@ -131,17 +123,9 @@ pub async fn revoke(
     let csrf = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.into_owned());
-    if !pages::csrf_matches(&headers, csrf.as_deref()) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form has expired. Reload the page and try again.",
-        );
-    }
-    let user = match pages::current_user(&state, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return see_other(&format!("/login?continue={PATH}")),
-        Err(e) => return unavailable(e),
+    let user = match form_user(&state, &headers, csrf.as_deref()).await {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     match state
         .store
@@ -154,6 +138,27 @@ pub async fn revoke(
         }
         Ok(false) => pages::message(StatusCode::NOT_FOUND, "Not found", "You have no such key."),
         Err(e) => unavailable(e),
+    }
+}
+
+/// The signed-in user a form on this page was posted by, or the page to answer instead: a
+/// form whose CSRF token does not match, or no one signed in.
+async fn form_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<User, Response> {
+    if !pages::csrf_matches(headers, csrf) {
+        return Err(pages::message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form has expired. Reload the page and try again.",
+        ));
+    }
+    match pages::current_user(state, headers).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(see_other(&format!("/login?continue={PATH}"))),
+        Err(e) => Err(unavailable(e)),
     }
 }
 
