@@ -49,6 +49,36 @@ async fn live_leases(db: &TestDb) -> i64 {
         .unwrap()
 }
 
+/// One server on a fresh PostgreSQL database that it reaches through a proxy, and an admin key.
+struct BehindProxy {
+    db: TestDb,
+    proxy: Proxy,
+    server: Server,
+    keys: tempfile::TempDir,
+    admin_key: String,
+}
+
+impl BehindProxy {
+    async fn start() -> Self {
+        let db = TestDb::new(Backend::Postgres).await;
+        let (proxy, proxied) = Proxy::in_front_of(&db).await;
+        let keys = tempfile::tempdir().unwrap();
+        let server = Server::start(&proxied, keys.path(), &[]);
+        let admin = cli_json(
+            &db,
+            keys.path(),
+            &["api-keys", "create", "--name", "ops", "--admin", "--json"],
+        );
+        Self {
+            admin_key: admin["key"].as_str().unwrap().to_owned(),
+            db,
+            proxy,
+            server,
+            keys,
+        }
+    }
+}
+
 /// Waits up to 10 s for the one server on `db` to hold a lease.
 async fn wait_for_one_live_lease(db: &TestDb) {
     let mut leases = 0;
@@ -65,16 +95,14 @@ async fn wait_for_one_live_lease(db: &TestDb) {
 // Multi-threaded: the proxy must keep forwarding while the harness blocks on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leased_server_checks_keys_without_asking_the_database() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let (proxy, proxied) = Proxy::in_front_of(&db).await;
-    let keys = tempfile::tempdir().unwrap();
-    let server = Server::start(&proxied, keys.path(), &[]);
-    let admin = cli_json(
-        &db,
-        keys.path(),
-        &["api-keys", "create", "--name", "ops", "--admin", "--json"],
-    );
-    let admin_key = admin["key"].as_str().unwrap();
+    let BehindProxy {
+        db,
+        proxy,
+        server,
+        keys,
+        admin_key,
+    } = BehindProxy::start().await;
+    let admin_key = admin_key.as_str();
     let service = cli_json(
         &db,
         keys.path(),
@@ -173,16 +201,14 @@ async fn a_change_waits_for_every_server_with_a_live_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_cut_off_from_the_database_never_answers_from_an_old_view() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let (mut proxy, proxied) = Proxy::in_front_of(&db).await;
-    let keys = tempfile::tempdir().unwrap();
-    let server = Server::start(&proxied, keys.path(), &[]);
-    let admin = cli_json(
-        &db,
-        keys.path(),
-        &["api-keys", "create", "--name", "ops", "--admin", "--json"],
-    );
-    let admin_key = admin["key"].as_str().unwrap();
+    let BehindProxy {
+        db,
+        mut proxy,
+        server,
+        keys,
+        admin_key,
+    } = BehindProxy::start().await;
+    let admin_key = admin_key.as_str();
     let create_key = |name: &str| {
         cli_json(
             &db,
