@@ -1,11 +1,14 @@
 //! Clients and usable API keys kept in memory, so that authenticating a client or checking a
 //! key is not a database look-up per request.
 //!
-//! A cached entry is used only while the credential generation has not moved, as seen by a read
-//! that started after the request arrived. So a revocation committed anywhere (another replica,
-//! the CLI) is seen by the next request on every server, exactly as without the cache; what the
-//! cache saves is the look-ups. On SQLite that read is a synchronous one of the file
-//! ([`SqliteGenerationReader`]); on PostgreSQL concurrent requests share it ([`GenerationFence`]).
+//! A cached entry is used only while the credential generation has not moved, as current as a
+//! read that started after the request arrived. So a revocation committed anywhere (another
+//! replica, the CLI) is seen by the next request on every server, exactly as without the cache;
+//! what the cache saves is the look-ups. How a request learns the generation:
+//! - on SQLite, from SQLite's own change marker in shared memory, reading the file only after
+//!   a commit ([`SqliteGenerationReader`]);
+//! - on PostgreSQL, from this server's view while every change waits for it ([`ChangeWatch`]),
+//!   else by a read shared with concurrent requests ([`GenerationFence`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -29,8 +32,8 @@ pub struct CredentialCache {
 
 /// How a request learns the current generation.
 enum Freshness {
-    /// Its own synchronous read of the SQLite file.
-    ReadFile(SqliteGenerationReader),
+    /// Its own synchronous read of the SQLite file, made only if the file may have changed.
+    ReadFile(Box<SqliteGenerationReader>),
     /// This server's view while it holds a lease, else a query shared with concurrent requests.
     Watched {
         watch: Arc<ChangeWatch>,
@@ -86,7 +89,9 @@ impl CredentialCache {
     /// a task of its own; call [`Self::stop`] on the way out.
     pub fn start(store: Store) -> Result<Self, StoreError> {
         let freshness = match store.database() {
-            Database::Sqlite { path } => Freshness::ReadFile(SqliteGenerationReader::open(path)?),
+            Database::Sqlite { path } => {
+                Freshness::ReadFile(Box::new(SqliteGenerationReader::open(path)?))
+            }
             Database::Postgres { url } => {
                 let fence = GenerationFence::new(store.clone());
                 let watch = ChangeWatch::start(store.clone(), Arc::clone(&fence), url.clone());

@@ -14,6 +14,7 @@ mod propagation;
 pub mod sessions;
 mod sqlite_generation;
 pub mod users;
+mod wal_index;
 
 use std::path::PathBuf;
 use std::str::FromStr;
