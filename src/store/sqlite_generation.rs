@@ -27,8 +27,8 @@ pub struct SqliteGenerationReader {
     /// The last read, and the header as it was just before it; None while no read is known
     /// to be current (none yet, or the header was being written).
     latest: Mutex<Option<(WalIndexHeader, Observed)>>,
-    /// Declared after `reader`, whose connection keeps it mapped; None when the database has
-    /// no WAL index, and then every question reads.
+    /// Mapped while `reader`'s connection is open; None when the database has no WAL index,
+    /// and then every question reads.
     wal_index: Option<WalIndex>,
 }
 

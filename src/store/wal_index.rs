@@ -1,8 +1,10 @@
 //! SQLite's own signal that a database has changed: the header of its WAL index, in the
 //! shared memory every connection to a WAL database maps (the `-shm` file; format in
 //! <https://sqlite.org/walformat.html>). Every commit, by any connection in any process,
-//! rewrites this header before the commit returns, and nothing else does; each connection
-//! compares it with the copy it last saw to decide whether its page cache is stale. Reading it
+//! rewrites this header before the commit returns; so do restarts of the log and recoveries,
+//! which only costs a needless read. Each connection compares it with the copy it last saw to
+//! decide whether its page cache is stale. The whole header never comes back to an earlier
+//! value: the frame count only grows, and each restart of the log changes its salts. Reading it
 //! is a few loads from memory, where a read transaction takes and releases file locks.
 //!
 //! The header is read through SQLite's own mapping of the index (the VFS's `xShmMap`) and in
@@ -95,7 +97,9 @@ impl WalIndex {
 
     fn copy(&self, which: usize) -> WalIndexHeader {
         // SAFETY: the region is at least 32 KiB, aligned to a page, and mapped while `self`
-        // is usable (see `of`); both copies lie in its first 96 bytes.
+        // is usable (see `of`); both copies lie in its first 96 bytes. SQLite writes them with
+        // plain stores, a race the language cannot see across processes; as in SQLite's own
+        // reader, the two copies and the barrier detect a header read mid-write.
         // Other processes write it too, so every load is atomic.
         std::array::from_fn(|word| unsafe {
             AtomicU32::from_ptr(self.region.add(which * HEADER_WORDS + word))
