@@ -129,6 +129,10 @@ pub struct ServeArgs {
         value_delimiter = ';'
     )]
     pub scope_descriptions: Vec<String>,
+    /// Time between two prunings of expired rows (codes, grants, sessions, …), in seconds.
+    #[arg(long, env = "PORTCULLIS_PRUNE_INTERVAL_SECS", default_value_t = config::DEFAULT_PRUNE_INTERVAL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune_interval_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -342,6 +346,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         personal_key_scopes: crate::oauth::scope::Scope::parse(&args.personal_key_scopes)
             .map_err(|e| format!("--personal-key-scopes: {}", e.0))?,
         scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,
+        prune_interval_secs: args.prune_interval_secs,
     };
     crate::serve(listener, config, store, Arc::new(keys))
         .await

@@ -23,6 +23,11 @@ pub const CODE_TTL_SECS: i64 = 60;
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_LOGIN_FAILURES_PER_USERNAME: i64 = 5;
 pub const MAX_LOGIN_FAILURES_PER_ADDRESS: i64 = 50;
+/// Expired rows are deleted this long after they stop mattering: longer than the longest
+/// access-token lifetime (a day), so a grant outlives every token issued from it.
+pub const PRUNE_GRACE_SECS: i64 = 2 * 86_400;
+/// Default time between two prunings of expired rows, which each server runs.
+pub const DEFAULT_PRUNE_INTERVAL_SECS: u64 = 3600;
 /// Most clients, and most API keys, a server keeps in memory; past this it starts over. An
 /// entry is well under a kilobyte.
 pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
@@ -64,6 +69,8 @@ pub struct Config {
     pub tenant_token_ttl_secs: i64,
     /// Words shown on the consent page for each scope; others are shown by name.
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
+    /// Time between two prunings of expired rows, in seconds.
+    pub prune_interval_secs: u64,
 }
 
 impl Config {

@@ -11,6 +11,7 @@ mod generation;
 pub mod grants;
 pub mod organizations;
 mod propagation;
+mod pruning;
 pub mod sessions;
 mod sqlite_generation;
 pub mod users;

@@ -15,6 +15,7 @@ mod oauth2_crate;
 mod outage;
 mod pages;
 mod propagation;
+mod pruning;
 mod registration;
 mod replicas;
 mod revocation;
