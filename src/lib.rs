@@ -40,13 +40,12 @@ pub async fn serve(
         config.issuer
     );
     keys.clone().spawn_reloader();
+    let credentials = store::credential_cache::CredentialCache::start(store.clone())
+        .map_err(std::io::Error::other)?;
     let pruner = tokio::spawn(prune_periodically(
         store.clone(),
         config.prune_interval_secs,
-        config.session_idle_secs,
     ));
-    let credentials = store::credential_cache::CredentialCache::start(store.clone())
-        .map_err(std::io::Error::other)?;
     let state = Arc::new(http::AppContext {
         config,
         store: store.clone(),
@@ -60,6 +59,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await;
     pruner.abort();
+    let _ = pruner.await;
     state.credentials.stop().await;
     store.close().await;
     served?;
@@ -68,15 +68,13 @@ pub async fn serve(
 }
 
 /// Deletes expired rows now and then every `interval_secs`, never stopping on a failure.
-async fn prune_periodically(store: Store, interval_secs: u64, session_idle_secs: i64) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(interval_secs));
+async fn prune_periodically(store: Store, interval_secs: u64) {
+    let period = std::time::Duration::from_secs(interval_secs.max(1));
+    let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        match store
-            .prune_expired(clock::unix_now(), session_idle_secs)
-            .await
-        {
+        match store.prune_expired(clock::unix_now()).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned expired rows"),
             Err(e) => tracing::warn!(error = %e, "could not prune expired rows"),

@@ -5,7 +5,9 @@
 //! Rows are kept for [`PRUNE_GRACE_SECS`] after they stop mattering. That covers an access
 //! token's longest lifetime, so a grant is never deleted while a token issued from it is still
 //! live (its introspection would then answer differently), and clocks that disagree a little.
-//! Rotated refresh tokens stay as long as their grant: reuse detection needs them.
+//! Rotated refresh tokens and redeemed codes stay as long as their grant: presented again, they
+//! end it. Sessions go by their absolute end, which each row holds, not by inactivity, whose
+//! limit is each server's own setting.
 
 use super::{Store, StoreError};
 use crate::config::{LOGIN_WINDOW_SECS, PRUNE_GRACE_SECS};
@@ -23,15 +25,16 @@ struct Stale {
 
 impl Store {
     /// Deletes the rows that stopped mattering more than [`PRUNE_GRACE_SECS`] before `now`;
-    /// returns how many (not counting those a deleted grant took with it). Sessions idle for
-    /// `session_idle_secs` have ended. Safe to run on several servers at once.
-    pub async fn prune_expired(&self, now: i64, session_idle_secs: i64) -> Result<u64, StoreError> {
+    /// returns how many (not counting those a deleted grant took with it). Safe to run on
+    /// several servers at once.
+    pub async fn prune_expired(&self, now: i64) -> Result<u64, StoreError> {
         let cutoff = now - PRUNE_GRACE_SECS;
         let stale = [
+            // Redeemed codes stay with their grant: a code presented again revokes it.
             Stale {
                 table: "authorization_codes",
                 key: "code_hash",
-                condition: "expires_at < $1",
+                condition: "expires_at < $1 AND redeemed_at IS NULL",
                 before: cutoff,
             },
             Stale {
@@ -47,8 +50,7 @@ impl Store {
                 condition: "expires_at < $1",
                 before: cutoff,
             },
-            // A grant nothing refers to any more: its code expired unredeemed, or everything
-            // it issued has expired.
+            // A grant nothing refers to any more: its code expired unredeemed.
             Stale {
                 table: "grants",
                 key: "id",
@@ -63,12 +65,6 @@ impl Store {
                 key: "id_hash",
                 condition: "expires_at < $1",
                 before: cutoff,
-            },
-            Stale {
-                table: "sessions",
-                key: "id_hash",
-                condition: "last_seen_at < $1",
-                before: cutoff - session_idle_secs,
             },
             Stale {
                 table: "login_failures",
