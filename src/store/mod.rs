@@ -142,6 +142,10 @@ fn is_sqlite(url: &str) -> bool {
 /// while a writer commits (and lets the CLI write while a server runs). WAL mode is stored
 /// in the file, so every later connection uses it. Returns the file's path.
 async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
+    // Each connection would get a database of its own, and the CLI could never reach it.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::UnsupportedUrl(redact_url(url)));
+    }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
         .create_if_missing(true)

@@ -106,13 +106,20 @@ async fn cli_refuses_bad_input_clearly(backend: Backend) {
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    let out = cli(
-        &env.db,
-        &env.keys_dir,
-        &["--database-url", "mysql://nope", "migrate"],
-    );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+    // Not a database this server can use; in memory, no other process could reach it.
+    for url in [
+        "mysql://nope",
+        "sqlite::memory:",
+        "sqlite://file.db?mode=memory",
+    ] {
+        let out = cli(&env.db, &env.keys_dir, &["--database-url", url, "migrate"]);
+        assert!(!out.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("unsupported database URL"),
+            "{url}: {stderr}"
+        );
+    }
 }
 
 async fn cli_manages_api_keys_and_organizations(backend: Backend) {
