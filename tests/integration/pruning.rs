@@ -75,96 +75,57 @@ async fn expired_rows_are_pruned_and_live_ones_kept(backend: Backend) {
         .unwrap()
         .as_secs() as i64;
     let hour_ago = now - 3600;
-    let grant_of = "(SELECT grant_id FROM access_tokens WHERE jti = $2)";
-    set(
-        &pool,
-        "grants",
-        "expires_at",
-        LONG_AGO,
-        "id",
-        grant_of,
-        &ended_long_ago_jti,
-    )
-    .await;
-    set(
-        &pool,
-        "grants",
-        "expires_at",
-        hour_ago,
-        "id",
-        grant_of,
-        &ended_recently_jti,
-    )
-    .await;
+    for (jti, ended_at) in [
+        (&ended_long_ago_jti, LONG_AGO),
+        (&ended_recently_jti, hour_ago),
+    ] {
+        let sql = "UPDATE grants SET expires_at = $1 \
+                   WHERE id = (SELECT grant_id FROM access_tokens WHERE jti = $2)";
+        set(&pool, sql, ended_at, jti).await;
+    }
     // Redeemed codes expired long ago too, but a code presented again must still end its grant.
     sqlx::query("UPDATE authorization_codes SET expires_at = $1 WHERE redeemed_at IS NOT NULL")
         .bind(LONG_AGO)
         .execute(&pool)
         .await
         .unwrap();
-    let mut abandoned: Vec<String> =
-        sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE redeemed_at IS NULL")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    abandoned.sort();
-    let code_grant = "(SELECT grant_id FROM authorization_codes WHERE code_hash = $2)";
+    let abandoned = sorted(
+        &pool,
+        "SELECT code_hash FROM authorization_codes WHERE redeemed_at IS NULL",
+    )
+    .await;
     for (code, expired_at) in abandoned.iter().zip([LONG_AGO, hour_ago]) {
+        let sql = "UPDATE grants SET created_at = $1 \
+                   WHERE id = (SELECT grant_id FROM authorization_codes WHERE code_hash = $2)";
+        set(&pool, sql, LONG_AGO, code).await;
         set(
             &pool,
-            "grants",
-            "created_at",
-            LONG_AGO,
-            "id",
-            code_grant,
-            code,
-        )
-        .await;
-        set(
-            &pool,
-            "authorization_codes",
-            "expires_at",
+            "UPDATE authorization_codes SET expires_at = $1 WHERE code_hash = $2",
             expired_at,
-            "code_hash",
-            "$2",
             code,
         )
         .await;
     }
-    let mut sessions: Vec<String> = sqlx::query_scalar("SELECT id_hash FROM sessions")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    sessions.sort();
+    let sessions = sorted(&pool, "SELECT id_hash FROM sessions").await;
     assert_eq!(sessions.len(), 5);
     for (session, ended_at) in sessions.iter().zip([LONG_AGO, hour_ago]) {
         set(
             &pool,
-            "sessions",
-            "expires_at",
+            "UPDATE sessions SET expires_at = $1 WHERE id_hash = $2",
             ended_at,
-            "id_hash",
-            "$2",
             session,
         )
         .await;
     }
-    let mut throttled: Vec<String> = sqlx::query_scalar("SELECT throttle_key FROM login_failures")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    throttled.sort();
+    let throttled = sorted(&pool, "SELECT throttle_key FROM login_failures").await;
     assert_eq!(throttled.len(), 2, "by username and by address");
     // A window that began long ago, and one that ended an hour ago.
     let window_ended_recently = hour_ago - 15 * 60;
     for (key, began_at) in throttled.iter().zip([LONG_AGO, window_ended_recently]) {
         set(
             &pool,
-            "login_failures",
-            "window_start",
+            "UPDATE login_failures SET window_start = $1 WHERE throttle_key = $2",
             began_at,
-            "throttle_key",
-            "$2",
             key,
         )
         .await;
@@ -219,24 +180,22 @@ async fn expired_rows_are_pruned_and_live_ones_kept(backend: Backend) {
     assert!(env.server.logs().contains("pruned expired rows"));
 }
 
-/// `UPDATE table SET column = value WHERE key = (target, with $2 bound to id)`.
-async fn set(
-    pool: &AnyPool,
-    table: &str,
-    column: &str,
-    value: i64,
-    key: &str,
-    target: &str,
-    id: &str,
-) {
-    let sql = format!("UPDATE {table} SET {column} = $1 WHERE {key} = {target}");
-    let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+/// Runs `sql` (an UPDATE of one row) with `$1` bound to `value` and `$2` to `id`.
+async fn set(pool: &AnyPool, sql: &'static str, value: i64, id: &str) {
+    let result = sqlx::query(sql)
         .bind(value)
         .bind(id)
         .execute(pool)
         .await
         .unwrap();
-    assert_eq!(result.rows_affected(), 1, "{table} {id}");
+    assert_eq!(result.rows_affected(), 1, "{sql} {id}");
+}
+
+/// The strings a query selects, in order.
+async fn sorted(pool: &AnyPool, sql: &'static str) -> Vec<String> {
+    let mut found: Vec<String> = sqlx::query_scalar(sql).fetch_all(pool).await.unwrap();
+    found.sort();
+    found
 }
 
 async fn count_remaining(pool: &AnyPool) -> Vec<(&'static str, i64)> {
