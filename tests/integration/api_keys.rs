@@ -55,17 +55,6 @@ async fn exchange(env: &TestEnv, base: &str, key: &str, scope: Option<&str>) -> 
         .unwrap()
 }
 
-async fn introspect(env: &TestEnv, token: &str) -> Value {
-    let response = env
-        .admin(Method::POST, "/introspect")
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn keys_are_shown_once_and_listed_without_secrets(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let created = create_key(&env, json!({"name": "CI deploys", "scope": "deploy read", "env": "test", "metadata": {"team": "infra"}})).await;
@@ -203,7 +192,7 @@ async fn revocation_and_expiry_take_effect_at_once_everywhere(backend: Backend) 
         exchange(&env, &env.server.base, key, None).await.status(),
         401
     );
-    assert_eq!(introspect(&env, key).await, json!({"active": false}));
+    assert_eq!(env.introspect(key).await, json!({"active": false}));
 
     // Expiry needs no write: a key both servers have just used is refused once its time is up.
     let expiring = create_key(&env, json!({"name": "expiring", "expires_in": 2})).await;
@@ -394,7 +383,7 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
         json!({"name": "svc", "scope": "read", "metadata": {"plan": "pro"}}),
     )
     .await;
-    let answer = introspect(&env, service["key"].as_str().unwrap()).await;
+    let answer = env.introspect(service["key"].as_str().unwrap()).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["token_type"], "api_key");
     assert_eq!(answer["scope"], "read");
@@ -403,13 +392,13 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     assert!(answer["owner"].is_null());
 
     let personal = create_key(&env, json!({"name": "p", "owner": {"user_id": user_id}})).await;
-    let answer = introspect(&env, personal["key"].as_str().unwrap()).await;
+    let answer = env.introspect(personal["key"].as_str().unwrap()).await;
     assert_eq!(
         answer["owner"],
         json!({"user_id": user_id, "username": "ann"})
     );
     let organization = create_key(&env, json!({"name": "o", "owner": {"org_id": org_id}})).await;
-    let answer = introspect(&env, organization["key"].as_str().unwrap()).await;
+    let answer = env.introspect(organization["key"].as_str().unwrap()).await;
     assert_eq!(answer["owner"], json!({"org_id": org_id, "name": "Globex"}));
 
     // A resource server (confidential client) may introspect keys too.
@@ -437,7 +426,7 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     .await
     .unwrap();
     let jwt = body["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&env, jwt).await["active"], true);
+    assert_eq!(env.introspect(jwt).await["active"], true);
     env.admin(
         Method::DELETE,
         &format!("/admin/api-keys/{}", service["id"].as_str().unwrap()),
@@ -445,9 +434,9 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     .send()
     .await
     .unwrap();
-    assert_eq!(introspect(&env, jwt).await, json!({"active": false}));
+    assert_eq!(env.introspect(jwt).await, json!({"active": false}));
     assert_eq!(
-        introspect(&env, service["key"].as_str().unwrap()).await,
+        env.introspect(service["key"].as_str().unwrap()).await,
         json!({"active": false})
     );
 }
@@ -524,7 +513,7 @@ async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         300
     );
-    let answer = introspect(&env, body["access_token"].as_str().unwrap()).await;
+    let answer = env.introspect(body["access_token"].as_str().unwrap()).await;
     assert_eq!(answer["tenant"], "acme-42");
 
     // Never more than the key's scopes; a well-formed tenant; service keys only.

@@ -8,27 +8,10 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::common::proxy::Proxy;
-use crate::common::{Backend, Server, TestDb, TestEnv, cli, cli_json};
+use crate::common::{Backend, Server, TestDb, TestEnv, cli, cli_json, introspect_at};
 
 const LIVE_LEASES: &str = "SELECT COUNT(*) FROM credential_watchers \
      WHERE lease_expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
-
-async fn introspect(
-    http: &reqwest::Client,
-    server: &Server,
-    admin_key: &str,
-    token: &str,
-) -> Value {
-    let response = http
-        .post(server.url("/introspect"))
-        .bearer_auth(admin_key)
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
 
 /// Revokes a key through the admin API; returns how long that took.
 async fn revoke(env: &TestEnv, id: &str) -> Duration {
@@ -116,7 +99,7 @@ async fn a_leased_server_checks_keys_without_asking_the_database() {
     wait_for_one_live_lease(&db).await;
     // The first checks load both keys and record their use.
     assert_eq!(
-        introspect(&http, &server, admin_key, key).await["active"],
+        introspect_at(&http, &server, admin_key, key).await["active"],
         true
     );
 
@@ -124,7 +107,7 @@ async fn a_leased_server_checks_keys_without_asking_the_database() {
     let before = proxy.sent_to_database();
     for _ in 0..requests {
         assert_eq!(
-            introspect(&http, &server, admin_key, key).await["active"],
+            introspect_at(&http, &server, admin_key, key).await["active"],
             true
         );
     }
@@ -144,7 +127,7 @@ async fn a_leased_server_checks_keys_without_asking_the_database() {
     );
     assert!(revoked.status.success());
     assert_eq!(
-        introspect(&http, &server, admin_key, key).await,
+        introspect_at(&http, &server, admin_key, key).await,
         serde_json::json!({"active": false})
     );
 
@@ -164,10 +147,7 @@ async fn a_change_waits_for_every_server_with_a_live_lease() {
         ],
     );
     let key = service["key"].as_str().unwrap();
-    assert_eq!(
-        introspect(&env.http, &env.server, &env.admin_key, key).await["active"],
-        true
-    );
+    assert_eq!(env.introspect(key).await["active"], true);
 
     // A server that holds a lease for three more seconds but never acknowledges, as one that
     // hangs or is cut off from the database would.
@@ -185,7 +165,7 @@ async fn a_change_waits_for_every_server_with_a_live_lease() {
         "the revocation waited {waited:?} for the silent server's lease to run out"
     );
     assert_eq!(
-        introspect(&env.http, &env.server, &env.admin_key, key).await,
+        env.introspect(key).await,
         serde_json::json!({"active": false})
     );
 
@@ -221,7 +201,7 @@ async fn a_server_cut_off_from_the_database_never_answers_from_an_old_view() {
     for key in [&first, &second] {
         let key = key["key"].as_str().unwrap();
         assert_eq!(
-            introspect(&http, &server, admin_key, key).await["active"],
+            introspect_at(&http, &server, admin_key, key).await["active"],
             true
         );
     }
@@ -268,7 +248,7 @@ async fn a_server_cut_off_from_the_database_never_answers_from_an_old_view() {
     assert!(waited < Duration::from_secs(2), "took {waited:?}");
     let second_key = second["key"].as_str().unwrap();
     assert_eq!(
-        introspect(&http, &server, admin_key, second_key).await,
+        introspect_at(&http, &server, admin_key, second_key).await,
         serde_json::json!({"active": false})
     );
 }

@@ -325,6 +325,11 @@ impl TestEnv {
             .bearer_auth(&self.admin_key)
     }
 
+    /// Introspects `token` with the admin key; expects a 200.
+    pub async fn introspect(&self, token: &str) -> Value {
+        introspect_at(&self.http, &self.server, &self.admin_key, token).await
+    }
+
     /// POST /token with a form body and optional Basic credentials.
     pub async fn token(&self, basic: Option<&Client>, form: &[(&str, &str)]) -> reqwest::Response {
         self.token_at(&self.server.base, basic, form).await
@@ -407,6 +412,24 @@ pub fn verify_access_token(token: &str, jwks: &Value, issuer: &str, audience: &s
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("the token verifies against the JWKS")
         .claims
+}
+
+/// Introspects `token` at `server`, authenticated by `admin_key`; expects a 200.
+pub async fn introspect_at(
+    http: &reqwest::Client,
+    server: &Server,
+    admin_key: &str,
+    token: &str,
+) -> Value {
+    let response = http
+        .post(server.url("/introspect"))
+        .bearer_auth(admin_key)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
 /// The `kid` in a JWT's header.
