@@ -65,8 +65,7 @@ impl SqliteGenerationReader {
 
     /// The generation, as current as a read made now.
     pub fn observe(&self) -> Result<Observed, StoreError> {
-        let header = self.wal_index.as_ref().and_then(WalIndex::header);
-        if let Some(header) = header
+        if let Some(header) = self.header()
             && let Some((read_at, observed)) = *self.latest()
             && read_at == header
         {
@@ -74,11 +73,16 @@ impl SqliteGenerationReader {
         }
         let mut reader = self.reader.lock().expect("generation reader lock poisoned");
         // The header before the read: the read sees at least every commit this header shows.
-        let header = self.wal_index.as_ref().and_then(WalIndex::header);
+        let header = self.header();
         let observed = reader.read()?;
         // Under the reader's lock, so that the latest read is the one kept.
         *self.latest() = header.map(|header| (header, observed));
         Ok(observed)
+    }
+
+    /// The WAL index's header now, if there is an index and no commit is writing it.
+    fn header(&self) -> Option<WalIndexHeader> {
+        self.wal_index.as_ref().and_then(WalIndex::header)
     }
 
     fn latest(&self) -> MutexGuard<'_, Option<(WalIndexHeader, Observed)>> {

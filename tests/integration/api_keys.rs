@@ -181,12 +181,7 @@ async fn revocation_and_expiry_take_effect_at_once_everywhere(backend: Backend) 
     let key = created["key"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
     assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 200);
-    let response = env
-        .admin(Method::DELETE, &format!("/admin/api-keys/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    env.revoke_api_key(id).await;
     assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 401);
     assert_eq!(
         exchange(&env, &env.server.base, key, None).await.status(),

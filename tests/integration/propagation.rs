@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::common::proxy::Proxy;
@@ -16,12 +15,7 @@ const LIVE_LEASES: &str = "SELECT COUNT(*) FROM credential_watchers \
 /// Revokes a key through the admin API; returns how long that took.
 async fn revoke(env: &TestEnv, id: &str) -> Duration {
     let started = Instant::now();
-    let response = env
-        .admin(Method::DELETE, &format!("/admin/api-keys/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    env.revoke_api_key(id).await;
     started.elapsed()
 }
 

@@ -330,6 +330,16 @@ impl TestEnv {
         introspect_at(&self.http, &self.server, &self.admin_key, token).await
     }
 
+    /// Revokes an API key through the admin API; expects a 204.
+    pub async fn revoke_api_key(&self, id: &str) {
+        let response = self
+            .admin(reqwest::Method::DELETE, &format!("/admin/api-keys/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+
     /// POST /token with a form body and optional Basic credentials.
     pub async fn token(&self, basic: Option<&Client>, form: &[(&str, &str)]) -> reqwest::Response {
         self.token_at(&self.server.base, basic, form).await
