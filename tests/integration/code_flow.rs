@@ -198,7 +198,10 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
     // Wrong verifier, wrong redirect URI, missing verifier, another client: refused.
     let (code, verifier) = env.authorization_code(&client, "dave", "read").await;
     let other = env.spa_client().await;
-    let wrong_verifier = format!("{}x", &verifier[..verifier.len() - 1]);
+    // The last character changed, to one it is not already.
+    let (kept, last) = verifier.split_at(verifier.len() - 1);
+    let wrong_verifier = format!("{kept}{}", if last == "x" { "y" } else { "x" });
+    assert_ne!(wrong_verifier, verifier);
     assert_eq!(
         error(env.redeem(&client, &code, &wrong_verifier).await).await,
         (400, "invalid_grant".into())
