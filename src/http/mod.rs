@@ -21,20 +21,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::config::{Config, MAX_BODY_BYTES};
-use crate::keys::KeyStore;
-use crate::store::Store;
-use crate::store::credential_cache::CredentialCache;
+use crate::config::MAX_BODY_BYTES;
 
-/// What every handler shares.
-pub struct AppContext {
-    pub config: Config,
-    pub store: Store,
-    /// Clients and API keys, as fresh as the store for every change made through Portcullis,
-    /// but cheaper to ask.
-    pub credentials: CredentialCache,
-    pub keys: Arc<KeyStore>,
-}
+pub use crate::app::AppContext;
 
 pub type AppState = Arc<AppContext>;
 

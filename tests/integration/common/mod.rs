@@ -290,7 +290,12 @@ impl TestEnv {
 
     /// Another server process on the same database and keys directory.
     pub fn start_replica(&self) -> Server {
-        Server::start(&self.db, &self.keys_dir, &[])
+        self.start_replica_with(&[])
+    }
+
+    /// Another server process on the same database and keys directory, with `server_args`.
+    pub fn start_replica_with(&self, server_args: &[&str]) -> Server {
+        Server::start(&self.db, &self.keys_dir, server_args)
     }
 
     /// Creates a client through the admin API; returns its metadata with `client_secret`.
