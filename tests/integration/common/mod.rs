@@ -284,6 +284,30 @@ impl TestEnv {
         }
     }
 
+    /// A server on a fresh PostgreSQL database that it reaches only through `Proxy`, which
+    /// the test can cut; `db` is the database itself, reached directly.
+    pub async fn start_behind_proxy(server_args: &[&str]) -> (Self, proxy::Proxy) {
+        let db = TestDb::new(Backend::Postgres).await;
+        let (proxy, proxied) = proxy::Proxy::in_front_of(&db).await;
+        let keys = tempfile::tempdir().unwrap();
+        let keys_dir = keys.path().join("keys");
+        let server = Server::start(&proxied, &keys_dir, server_args);
+        let admin = cli_json(
+            &db,
+            &keys_dir,
+            &["api-keys", "create", "--name", "ops", "--admin", "--json"],
+        );
+        let env = Self {
+            server,
+            keys_dir,
+            admin_key: admin["key"].as_str().unwrap().to_owned(),
+            http: reqwest::Client::new(),
+            db,
+            _keys: keys,
+        };
+        (env, proxy)
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
