@@ -208,10 +208,10 @@ mod tests {
         for code in [
             "08006", "53100", "57P01", "25006", "40001", "40P01", "55P03",
         ] {
-            assert!(cannot_write_now(code), "{code}");
+            assert!(postgres_cannot_write_now(code), "{code}");
         }
         for code in ["23505", "42P01", "22P02"] {
-            assert!(!cannot_write_now(code), "{code}");
+            assert!(!postgres_cannot_write_now(code), "{code}");
         }
     }
 }
