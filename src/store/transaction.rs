@@ -86,3 +86,50 @@ impl DerefMut for WriteTx {
         &mut self.connection
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    use crate::store::Store;
+
+    /// A transaction dropped mid-way (a request cancelled, an error) leaves no lock behind:
+    /// another process can write at once, and the abandoned write never shows.
+    #[tokio::test]
+    async fn an_abandoned_transaction_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abandoned.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("UPDATE credential_generation SET generation = 7 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+
+        // Another process, as the CLI would be; off the runtime, which must keep running.
+        let other_write = tokio::task::spawn_blocking(move || {
+            let other = Connection::open(&path).unwrap();
+            other.busy_timeout(Duration::from_secs(3)).unwrap();
+            other.execute(
+                "UPDATE credential_generation SET change_count = 1 WHERE id = 1",
+                [],
+            )
+        });
+        other_write
+            .await
+            .unwrap()
+            .expect("the abandoned transaction's write lock is gone");
+        let generation = store.credential_generation().await.unwrap().generation;
+        assert_ne!(generation, 7, "the abandoned write was rolled back");
+        // The pool carries on with fresh connections.
+        let tx = store.begin_write().await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod discovery;
+mod full_disk;
 mod introspection;
 mod keys;
 mod oauth2_crate;
