@@ -10,7 +10,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod discovery;
-mod full_disk;
+mod sqlite_write_failures;
 mod introspection;
 mod keys;
 mod oauth2_crate;

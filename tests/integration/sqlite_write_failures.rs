@@ -1,4 +1,4 @@
-//! SQLite on a full disk: every write is a 503 that changes nothing, no write is acknowledged
+//! SQLite on a full disk, or locked by another process: every write is a 503 that changes nothing, no write is acknowledged
 //! that did not commit, and once space is freed writes work again, from the server and the
 //! CLI, without a restart. Runs on a small tmpfs, which needs root (as CI has); elsewhere it
 //! says it skipped.
@@ -163,4 +163,43 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop(env);
+}
+
+/// Another process holding SQLite's write lock past the busy timeout (5 s) makes writes 503s,
+/// not 500s; once it lets go, the same request succeeds, nothing used up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process_is_temporarily_unavailable() {
+    let env = TestEnv::start(crate::common::Backend::Sqlite).await;
+    env.create_user("walt").await;
+    let spa = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&spa, "walt", "read").await;
+    let first: Value = env
+        .redeem(&spa, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = first["refresh_token"].as_str().unwrap();
+
+    let path = env.db.url.trim_start_matches("sqlite://").to_owned();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        connection.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let response = env.refresh(&spa, refresh_token, None).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(env.refresh(&spa, refresh_token, None).await.status(), 200);
 }
