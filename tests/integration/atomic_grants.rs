@@ -12,6 +12,7 @@ on_both_databases!(
     a_code_exchange_that_fails_part_way_changes_nothing,
     a_refused_code_exchange_consumes_nothing,
     a_used_code_replayed_without_proof_revokes_nothing,
+    kill_9_under_refresh_load_destroys_no_family,
 );
 
 async fn tokens(response: reqwest::Response) -> Value {
@@ -185,4 +186,65 @@ async fn a_used_code_replayed_without_proof_revokes_nothing(backend: Backend) {
         error(env.refresh(&client, refresh, None).await).await,
         (400, "invalid_grant".into())
     );
+}
+
+/// `kill -9` under refresh load: whatever each family's last request had done when the server
+/// died (nothing, or everything), sending it again to another server carries the family on.
+/// Before grants were transactions, each kill destroyed several families.
+async fn kill_9_under_refresh_load_destroys_no_family(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("xena").await;
+    let client = env.spa_client().await;
+    let mut first_tokens = Vec::new();
+    for _ in 0..12 {
+        let (code, verifier) = env.authorization_code(&client, "xena", "read").await;
+        let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+        first_tokens.push(first["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let victim = env.start_replica();
+    let victim_token_url = victim.url("/token");
+    let env = &env;
+
+    // Each family refreshes at the victim until a request goes unanswered; it returns the
+    // token that request carried.
+    let families = first_tokens.into_iter().map(|mut token| {
+        let url = victim_token_url.clone();
+        let client_id = client.id.clone();
+        async move {
+            let mut refreshed = 0;
+            loop {
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("client_id", client_id.as_str()),
+                    ("refresh_token", token.as_str()),
+                ];
+                let answer = match env.http.post(&url).form(&form).send().await {
+                    Ok(response) if response.status() == 200 => response.json::<Value>().await,
+                    Ok(response) => {
+                        panic!("{}: {}", response.status(), response.text().await.unwrap())
+                    }
+                    Err(_) => return (token, refreshed),
+                };
+                match answer {
+                    Ok(answer) => token = answer["refresh_token"].as_str().unwrap().to_owned(),
+                    Err(_) => return (token, refreshed),
+                }
+                refreshed += 1;
+            }
+        }
+    });
+    let kill = async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        drop(victim); // SIGKILL, then wait
+    };
+    let (last_sent, ()) = tokio::join!(futures::future::join_all(families), kill);
+
+    let refreshed: usize = last_sent.iter().map(|(_, n)| n).sum();
+    assert!(
+        refreshed > 0,
+        "the families were refreshing when the server died"
+    );
+    for (token, _) in &last_sent {
+        tokens(env.refresh(&client, token, None).await).await;
+    }
 }
