@@ -201,50 +201,56 @@ async fn kill_9_under_refresh_load_destroys_no_family(backend: Backend) {
         let first = tokens(env.redeem(&client, &code, &verifier).await).await;
         first_tokens.push(first["refresh_token"].as_str().unwrap().to_owned());
     }
-    let victim = env.start_replica();
-    let victim_token_url = victim.url("/token");
     let env = &env;
-
-    // Each family refreshes at the victim until a request goes unanswered; it returns the
-    // token that request carried.
-    let families = first_tokens.into_iter().map(|mut token| {
-        let url = victim_token_url.clone();
-        let client_id = client.id.clone();
-        async move {
-            let mut refreshed = 0;
-            loop {
-                let form = [
-                    ("grant_type", "refresh_token"),
-                    ("client_id", client_id.as_str()),
-                    ("refresh_token", token.as_str()),
-                ];
-                let answer = match env.http.post(&url).form(&form).send().await {
-                    Ok(response) if response.status() == 200 => response.json::<Value>().await,
-                    Ok(response) => {
-                        panic!("{}: {}", response.status(), response.text().await.unwrap())
-                    }
-                    Err(_) => return (token, refreshed),
-                };
-                match answer {
-                    Ok(answer) => token = answer["refresh_token"].as_str().unwrap().to_owned(),
-                    Err(_) => return (token, refreshed),
-                }
-                refreshed += 1;
-            }
-        }
-    });
-    let kill = async move {
-        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-        drop(victim); // SIGKILL, then wait
-    };
-    let (last_sent, ()) = tokio::join!(futures::future::join_all(families), kill);
+    let mut last_sent: Vec<(String, usize)> = first_tokens.into_iter().map(|t| (t, 0)).collect();
+    // Three servers die in turn; each family's first request to the next one is the resend.
+    for _ in 0..3 {
+        let victim = env.start_replica();
+        let url = victim.url("/token");
+        let families = last_sent.into_iter().map(|(token, refreshed)| {
+            refresh_until_unanswered(&env.http, url.clone(), client.id.clone(), token, refreshed)
+        });
+        let kill = async move {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            drop(victim); // SIGKILL, then wait
+        };
+        last_sent = tokio::join!(futures::future::join_all(families), kill).0;
+    }
 
     let refreshed: usize = last_sent.iter().map(|(_, n)| n).sum();
     assert!(
         refreshed > 0,
-        "the families were refreshing when the server died"
+        "the families were refreshing when the servers died"
     );
     for (token, _) in &last_sent {
         tokens(env.refresh(&client, token, None).await).await;
+    }
+}
+
+/// Refreshes at `url` until a request goes unanswered; returns the token that request carried
+/// and how many refreshes succeeded in all.
+async fn refresh_until_unanswered(
+    http: &reqwest::Client,
+    url: String,
+    client_id: String,
+    mut token: String,
+    mut refreshed: usize,
+) -> (String, usize) {
+    loop {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id.as_str()),
+            ("refresh_token", token.as_str()),
+        ];
+        let answer = match http.post(&url).form(&form).send().await {
+            Ok(response) if response.status() == 200 => response.json::<Value>().await,
+            Ok(response) => panic!("{}: {}", response.status(), response.text().await.unwrap()),
+            Err(_) => return (token, refreshed),
+        };
+        match answer {
+            Ok(answer) => token = answer["refresh_token"].as_str().unwrap().to_owned(),
+            Err(_) => return (token, refreshed),
+        }
+        refreshed += 1;
     }
 }
