@@ -3,22 +3,25 @@
 mod account;
 mod admin;
 mod authorize;
+mod body;
 mod discovery;
 mod extract;
 mod introspect;
 mod login;
+mod oauth_rejections;
 mod pages;
 mod register;
 mod revoke;
 mod token;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::{Config, MAX_BODY_BYTES};
@@ -39,6 +42,7 @@ pub struct AppContext {
 pub type AppState = Arc<AppContext>;
 
 pub fn router(state: AppState) -> Router {
+    let body_read_timeout = Duration::from_secs(state.config.http_limits.body_read_timeout_secs);
     // Endpoints a browser app (an SPA with PKCE) calls from its own origin. None of them uses
     // cookies, so any origin may call them (no credentials are allowed cross-origin).
     let cors = CorsLayer::new()
@@ -68,6 +72,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            body_read_timeout,
+            body::read_whole,
+        ))
+        .layer(middleware::from_fn(oauth_rejections::as_oauth_errors))
         .with_state(state)
 }
 
