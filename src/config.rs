@@ -57,6 +57,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 768;
 /// Default time a stopping server gives requests in flight before it closes their connections:
 /// longer than the header and body timeouts, well under Kubernetes' 30 s before SIGKILL.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+/// How long `/readyz` waits for the database to answer before it calls it unreachable.
+pub const READINESS_DATABASE_TIMEOUT_MS: u64 = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -6,6 +6,7 @@ mod authorize;
 mod body;
 mod discovery;
 mod extract;
+mod health;
 mod introspect;
 mod login;
 mod oauth_rejections;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize", get(authorize::start).post(authorize::decide))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
         .route(account::PATH, get(account::show).post(account::create))
