@@ -17,23 +17,19 @@ pub async fn read_whole(State(timeout): State<Duration>, request: Request, next:
     let (parts, body) = request.into_parts();
     // RFC 9110 §15.5.14: refused from the headers alone, so the client need not send it.
     if declared_length(&parts.headers).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return too_large();
+        return closing(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let bytes =
-        match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-            // The client hung up or sent malformed chunks: nobody is likely to read this.
-            Ok(Err(_)) => return StatusCode::BAD_REQUEST.into_response(),
-            // RFC 9110 §15.5.9: 408, and the connection is closed, as the rest of the body may follow.
-            Err(_) => {
-                let mut response = StatusCode::REQUEST_TIMEOUT.into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return response;
-            }
-        };
+    let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return closing(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        // The client hung up or sent malformed chunks.
+        Ok(Err(_)) => return closing(StatusCode::BAD_REQUEST),
+        // RFC 9110 §15.5.9.
+        Err(_) => return closing(StatusCode::REQUEST_TIMEOUT),
+    };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
@@ -47,7 +43,12 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn too_large() -> Response {
-    // The unread body makes hyper close the connection after this answer.
-    StatusCode::PAYLOAD_TOO_LARGE.into_response()
+/// An answer after which the connection is closed, saying so: the rest of the body may still
+/// be on its way, so the client must not send another request on this connection.
+fn closing(status: StatusCode) -> Response {
+    let mut response = status.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
