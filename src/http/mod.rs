@@ -9,9 +9,9 @@ mod extract;
 mod health;
 mod introspect;
 mod login;
-mod oauth_rejections;
 mod pages;
 mod register;
+mod rejections;
 mod revoke;
 mod token;
 
@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
             body_read_timeout,
             body::read_whole,
         ))
-        .layer(middleware::from_fn(oauth_rejections::as_oauth_errors))
+        .layer(middleware::from_fn(rejections::in_api_error_shape))
         .with_state(state)
 }
 

@@ -74,6 +74,7 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
+        while connections.try_join_next().is_some() {}
         let cut = connections.len();
         connections.shutdown().await;
         tracing::warn!(

@@ -229,7 +229,7 @@ async fn a_content_length_over_the_limit_is_refused_before_the_body_is_sent() {
 }
 
 #[tokio::test]
-async fn oauth_endpoints_refuse_methods_sizes_and_media_types_in_json() {
+async fn refusals_before_the_handler_keep_each_apis_error_shape() {
     let env = TestEnv::start(Backend::Sqlite).await;
     for path in ["/token", "/introspect", "/revoke", "/register"] {
         let response = env.http.get(env.url(path)).send().await.unwrap();
@@ -257,6 +257,18 @@ async fn oauth_endpoints_refuse_methods_sizes_and_media_types_in_json() {
         .unwrap();
     let (status, head, body) = parts(response).await;
     assert_invalid_request(status, &head, &body, 415);
+
+    // The admin API keeps its own error shape.
+    let response = env
+        .admin(reqwest::Method::POST, "/admin/clients")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{body}");
 }
 
 async fn parts(response: reqwest::Response) -> (u16, String, String) {
