@@ -1,5 +1,6 @@
-//! client_credentials tokens/s and API-key introspections/s over HTTP on loopback, next to the
-//! raw RS256 signing rate measured in the same run on the same machine.
+//! client_credentials tokens/s, refresh-token rotations/s and API-key introspections/s over
+//! HTTP on loopback, next to the raw RS256 signing rate measured in the same run on the same
+//! machine.
 //!
 //! `cargo bench --bench client_credentials` (PostgreSQL from PORTCULLIS_TEST_POSTGRES_URL,
 //! default postgres://postgres@127.0.0.1:5432/postgres; set PORTCULLIS_BENCH_SKIP_POSTGRES=1 to
@@ -39,6 +40,7 @@ fn main() {
         let Rates {
             sign_ms,
             tokens,
+            refreshes,
             introspections,
             introspections_alone,
             floor,
@@ -51,6 +53,14 @@ fn main() {
             tokens.p99_ms,
             100.0 * tokens.rate / two_cores,
             cpu_text(&tokens),
+        );
+        println!(
+            "{name:<8} refresh rotation ({CONNECTIONS} conns):   {:>6.0} refreshes/s p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw 2-core signing; CPU {} per refresh",
+            refreshes.rate,
+            refreshes.p50_ms,
+            refreshes.p99_ms,
+            100.0 * refreshes.rate / two_cores,
+            cpu_text(&refreshes),
         );
         println!(
             "{name:<8} one signature, measured again before introspecting: {sign_ms:.3} core-ms"
@@ -137,6 +147,8 @@ struct Rates {
     /// One signature's CPU, measured just before the introspection loads.
     sign_ms: f64,
     tokens: LoadResult,
+    /// Each connection refreshes its own family, always with the token it was last given.
+    refreshes: LoadResult,
     introspections: LoadResult,
     introspections_alone: LoadResult,
     floor: LoadResult,
@@ -282,6 +294,14 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
                 .form(&[("grant_type", "client_credentials")])
         }),
     ));
+    let refresh_tokens = runtime.block_on(seed_refresh_families(&database_url, &run, CONNECTIONS));
+    let refreshes = runtime.block_on(load_conversations(
+        pid,
+        refresh_tokens
+            .into_iter()
+            .map(|(client_id, token)| refresh_conversation(&address, client_id, token))
+            .collect(),
+    ));
     let introspect: MakeRequest = Arc::new(move |http: &reqwest::Client| {
         http.post(&introspect_url)
             .basic_auth(&id, Some(&secret))
@@ -301,6 +321,7 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     let result = Rates {
         sign_ms,
         tokens,
+        refreshes,
         introspections,
         introspections_alone,
         floor,
@@ -317,33 +338,154 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     result
 }
 
+/// A public client allowed refresh tokens and, for it, one refresh-token family per
+/// connection, written straight into the database (the code flow's pages are not what is
+/// measured). Returns each family's client id and first refresh token.
+async fn seed_refresh_families(
+    database_url: &str,
+    run: &dyn Fn(&[&str]) -> Command,
+    families: usize,
+) -> Vec<(String, String)> {
+    let out = run(&[
+        "clients",
+        "create",
+        "--name",
+        "bench spa",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:3000/callback",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "read",
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client JSON");
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .unwrap();
+    let now = i64::try_from(unix_now()).unwrap();
+    let far = now + 86_400;
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, created_at, updated_at) \
+         VALUES ('usr_bench', 'bench', 'x', $1, $1)",
+    )
+    .bind(now)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tokens = Vec::new();
+    for family in 0..families {
+        let grant_id = format!("grant_bench_{family}");
+        let token = portcullis::secrets::random_base62(portcullis::secrets::SECRET_CHARS);
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, created_at, expires_at) \
+             VALUES ($1, $2, 'usr_bench', 'read', $3, $4)",
+        )
+        .bind(&grant_id)
+        .bind(&client_id)
+        .bind(now)
+        .bind(far)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, idle_expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(portcullis::secrets::hash_secret(&token))
+        .bind(&grant_id)
+        .bind(now)
+        .bind(far)
+        .execute(&pool)
+        .await
+        .unwrap();
+        tokens.push((client_id.clone(), token));
+    }
+    pool.close().await;
+    tokens
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A client refreshing one family in a loop, each time with the token it was just given.
+fn refresh_conversation(address: &str, client_id: String, first_token: String) -> Conversation {
+    let url = format!("http://{address}/token");
+    let mut token = first_token;
+    Box::new(move |http: &reqwest::Client, previous: Option<&[u8]>| {
+        if let Some(body) = previous {
+            let answer: serde_json::Value = serde_json::from_slice(body).expect("token JSON");
+            token = answer["refresh_token"]
+                .as_str()
+                .expect("a successor")
+                .to_owned();
+        }
+        http.post(&url).form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id.as_str()),
+            ("refresh_token", token.as_str()),
+        ])
+    })
+}
+
 type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
 
-/// `connections` clients in a closed loop; counts only 200s, and fails on anything else.
+/// One connection's requests, each made knowing the previous response's body.
+type Conversation =
+    Box<dyn FnMut(&reqwest::Client, Option<&[u8]>) -> reqwest::RequestBuilder + Send>;
+
+/// `connections` clients in a closed loop, all sending the same request.
 async fn load(server_pid: u32, connections: usize, make_request: MakeRequest) -> LoadResult {
+    let conversations = (0..connections)
+        .map(|_| {
+            let make_request = make_request.clone();
+            Box::new(move |http: &reqwest::Client, _: Option<&[u8]>| make_request(http))
+                as Conversation
+        })
+        .collect();
+    load_conversations(server_pid, conversations).await
+}
+
+/// One client per conversation in a closed loop; counts only 200s, and fails on anything else.
+async fn load_conversations(server_pid: u32, conversations: Vec<Conversation>) -> LoadResult {
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
+        .pool_max_idle_per_host(conversations.len())
         .build()
         .unwrap();
     let measuring = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (http, make_request) = (http.clone(), make_request.clone());
+    for mut conversation in conversations {
+        let http = http.clone();
         let (measuring, done, count) = (measuring.clone(), done.clone(), count.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut previous: Option<axum::body::Bytes> = None;
             while !done.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let response = make_request(&http).send().await.expect("request");
+                let request = conversation(&http, previous.as_deref());
+                let response = request.send().await.expect("request");
                 assert_eq!(
                     response.status(),
                     200,
                     "{}",
                     response.text().await.unwrap_or_default()
                 );
-                response.bytes().await.unwrap();
+                previous = Some(response.bytes().await.unwrap());
                 if measuring.load(Ordering::Relaxed) {
                     latencies.push(started.elapsed());
                     count.fetch_add(1, Ordering::Relaxed);

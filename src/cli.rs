@@ -114,6 +114,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_SECS", default_value_t = config::DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub refresh_token_absolute_secs: i64,
+    /// How long after a refresh the same refresh token may be presented again and get the same
+    /// successor (a lost response, two tabs), in seconds; 0 treats any second use as reuse.
+    #[arg(long, env = "PORTCULLIS_REFRESH_RETRY_WINDOW_SECS", default_value_t = config::DEFAULT_REFRESH_RETRY_WINDOW_SECS,
+          value_parser = clap::value_parser!(i64).range(0..=config::MAX_REFRESH_RETRY_WINDOW_SECS))]
+    pub refresh_retry_window_secs: i64,
     /// Scopes users may give their own personal keys on /account/api-keys, space-delimited.
     #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_SCOPES", default_value = "")]
     pub personal_key_scopes: String,
@@ -363,6 +368,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         session_absolute_secs: args.session_absolute_secs,
         refresh_token_idle_secs: args.refresh_token_idle_secs,
         refresh_token_absolute_secs: args.refresh_token_absolute_secs,
+        refresh_retry_window_secs: args.refresh_retry_window_secs,
         tenant_token_ttl_secs: args.tenant_token_ttl_secs,
         personal_key_scopes: crate::oauth::scope::Scope::parse(&args.personal_key_scopes)
             .map_err(|e| format!("--personal-key-scopes: {}", e.0))?,

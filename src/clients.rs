@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::oauth::grant_type::GrantType;
 use crate::oauth::scope::Scope;
 use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
 
@@ -39,9 +40,6 @@ impl AuthMethod {
     }
 }
 
-/// The grant types a client may be allowed.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "client_credentials", "refresh_token"];
-
 /// A registered client, as stored.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -51,7 +49,7 @@ pub struct Client {
     pub secret_hash: Option<String>,
     pub auth_method: AuthMethod,
     pub redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scope: Scope,
     /// RFC 8707 resources (token audiences) this client may ask for.
     pub resources: Vec<String>,
@@ -75,13 +73,13 @@ impl Client {
         }
     }
 
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     /// The public view of a client: its RFC 7591 metadata, never a secret.
     pub fn metadata(&self) -> serde_json::Value {
-        let response_types: &[&str] = if self.allows_grant("authorization_code") {
+        let response_types: &[&str] = if self.allows_grant(GrantType::AuthorizationCode) {
             &["code"]
         } else {
             &[]
@@ -123,7 +121,7 @@ pub struct ValidMetadata {
     pub name: String,
     pub auth_method: AuthMethod,
     pub redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scope: Scope,
     pub resources: Vec<String>,
     pub skip_consent: bool,
@@ -170,30 +168,32 @@ impl ClientMetadata {
             })?,
         };
 
-        let grant_types = dedup(
-            self.grant_types
-                .unwrap_or_else(|| vec!["authorization_code".into()]),
-        );
+        let mut grant_types: Vec<GrantType> = Vec::new();
+        for name in self
+            .grant_types
+            .unwrap_or_else(|| vec![GrantType::AuthorizationCode.as_str().into()])
+        {
+            let grant = GrantType::parse(&name).ok_or_else(|| {
+                Invalid(format!(
+                    "unsupported grant type {name:?}; supported: {}",
+                    GrantType::names().join(", ")
+                ))
+            })?;
+            if !grant_types.contains(&grant) {
+                grant_types.push(grant);
+            }
+        }
         if grant_types.is_empty() {
             return Err(Invalid("grant_types must not be empty".into()));
         }
-        if let Some(unknown) = grant_types
-            .iter()
-            .find(|g| !GRANT_TYPES.contains(&g.as_str()))
-        {
-            return Err(Invalid(format!(
-                "unsupported grant type {unknown:?}; supported: {}",
-                GRANT_TYPES.join(", ")
-            )));
-        }
-        let has = |g: &str| grant_types.iter().any(|x| x == g);
-        if auth_method == AuthMethod::None && has("client_credentials") {
+        let has = |g: GrantType| grant_types.contains(&g);
+        if auth_method == AuthMethod::None && has(GrantType::ClientCredentials) {
             return Err(Invalid(
                 "a public client (token_endpoint_auth_method none) cannot use client_credentials"
                     .into(),
             ));
         }
-        if has("refresh_token") && !has("authorization_code") {
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
             return Err(Invalid(
                 "refresh_token requires the authorization_code grant".into(),
             ));
@@ -201,14 +201,15 @@ impl ClientMetadata {
 
         // RFC 7591 §2.1: response_types and grant_types must agree.
         if let Some(response_types) = self.response_types {
-            let expected: Vec<String> = if has("authorization_code") {
+            let expected: Vec<String> = if has(GrantType::AuthorizationCode) {
                 vec!["code".into()]
             } else {
                 vec![]
             };
             if dedup(response_types) != expected {
                 return Err(Invalid(format!(
-                    "response_types must be {expected:?} for grant_types {grant_types:?}"
+                    "response_types must be {expected:?} for grant_types {:?}",
+                    grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>()
                 )));
             }
         }
@@ -218,7 +219,7 @@ impl ClientMetadata {
         for uri in &redirect_uris {
             check_redirect_uri(uri).map_err(MetadataError::InvalidRedirectUri)?;
         }
-        if has("authorization_code") && redirect_uris.is_empty() {
+        if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(MetadataError::InvalidRedirectUri(
                 "the authorization_code grant needs at least one redirect URI".into(),
             ));
@@ -348,7 +349,7 @@ mod tests {
         let valid =
             metadata(serde_json::json!({"redirect_uris": ["https://app.example/cb"]})).unwrap();
         assert_eq!(valid.auth_method, AuthMethod::ClientSecretBasic);
-        assert_eq!(valid.grant_types, ["authorization_code"]);
+        assert_eq!(valid.grant_types, [GrantType::AuthorizationCode]);
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub const DEFAULT_SESSION_ABSOLUTE_SECS: i64 = 24 * 3600;
 /// Default idle and absolute lifetimes of a refresh-token family.
 pub const DEFAULT_REFRESH_TOKEN_IDLE_SECS: i64 = 30 * 86_400;
 pub const DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS: i64 = 90 * 86_400;
+/// Default refresh retry window: long enough for a client to retry a lost response or for two
+/// tabs to race, short enough that a stolen rotated token is soon useless.
+pub const DEFAULT_REFRESH_RETRY_WINDOW_SECS: i64 = 10;
+/// Longest retry window allowed: it is for retries, not for keeping rotated tokens alive.
+pub const MAX_REFRESH_RETRY_WINDOW_SECS: i64 = 300;
 /// Lifetime of an authorization code: RFC 6749 §4.1.2 recommends at most 10 minutes; a
 /// minute is plenty for a redirect and keeps stolen codes short-lived.
 pub const CODE_TTL_SECS: i64 = 60;
@@ -80,6 +85,9 @@ pub struct Config {
     pub refresh_token_idle_secs: i64,
     /// A refresh-token family ends this long after the authorization, in seconds.
     pub refresh_token_absolute_secs: i64,
+    /// Within this many seconds of a rotation, the rotated refresh token gets the same
+    /// successor again instead of counting as reuse; 0 for strict reuse detection.
+    pub refresh_retry_window_secs: i64,
     /// Scopes a user may give their own personal keys on the account page.
     pub personal_key_scopes: crate::oauth::scope::Scope,
     /// Lifetime of scoped tenant tokens, in seconds.

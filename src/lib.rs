@@ -4,6 +4,7 @@
 //! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`) and the database (`store`).
 
 pub mod api_keys;
+pub mod app;
 pub mod cli;
 pub mod clients;
 pub mod clock;
@@ -49,7 +50,7 @@ pub async fn serve(
         config.prune_interval_secs,
     ));
     let limits = config.http_limits.clone();
-    let state = Arc::new(http::AppContext {
+    let state = Arc::new(app::AppContext {
         config,
         store: store.clone(),
         credentials,

@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use aws_lc_rs::{constant_time, digest, rand};
+use aws_lc_rs::{aead, constant_time, digest, rand};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -88,6 +90,50 @@ pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
         .is_ok()
 }
 
+/// Seals `secret` so that only someone holding `holder`, another secret of 256 random bits,
+/// can open it: AES-256-GCM under a key derived from `holder`. The database stores `holder`
+/// only as its plain SHA-256, which the domain-separated derivation does not reveal, so a copy
+/// of the database opens nothing. (Why: docs/decisions.md, "A refresh retry window".)
+pub fn seal_for(holder: &str, secret: &str) -> String {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    rand::fill(&mut nonce).expect("the operating system's random source is available");
+    let mut sealed = secret.as_bytes().to_vec();
+    sealing_key(holder)
+        .seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut sealed,
+        )
+        .expect("AES-GCM seals any input under 64 GiB");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// Opens what [`seal_for`] sealed for `holder`; None for anything else.
+pub fn open_sealed(holder: &str, sealed: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    if bytes.len() < aead::NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut in_out = ciphertext.to_vec();
+    let plain = sealing_key(holder)
+        .open_in_place(nonce, aead::Aad::empty(), &mut in_out)
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+fn sealing_key(holder: &str) -> aead::LessSafeKey {
+    let mut context = digest::Context::new(&digest::SHA256);
+    context.update(b"portcullis: sealed for the holder of this secret, v1\0");
+    context.update(holder.as_bytes());
+    let key = aead::UnboundKey::new(&aead::AES_256_GCM, context.finish().as_ref())
+        .expect("a SHA-256 digest is an AES-256 key");
+    aead::LessSafeKey::new(key)
+}
+
 fn hex(bytes: &[u8]) -> String {
     // Hashing is on every authenticated request: no formatting machinery per byte.
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -127,6 +173,29 @@ mod tests {
             hash_secret("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn only_the_holder_opens_what_was_sealed_for_it() {
+        let holder = random_base62(SECRET_CHARS);
+        let secret = random_base62(SECRET_CHARS);
+        let sealed = seal_for(&holder, &secret);
+        assert!(!sealed.contains(&secret));
+        assert_eq!(
+            open_sealed(&holder, &sealed).as_deref(),
+            Some(secret.as_str())
+        );
+        assert_eq!(open_sealed(&random_base62(SECRET_CHARS), &sealed), None);
+        // Neither the stored hash of the holder nor a tampered seal opens it.
+        assert_eq!(open_sealed(&hash_secret(&holder), &sealed), None);
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            open_sealed(&holder, &String::from_utf8(tampered).unwrap()),
+            None
+        );
+        assert_eq!(open_sealed(&holder, "short"), None);
     }
 
     #[test]

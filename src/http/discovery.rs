@@ -9,6 +9,7 @@ use serde_json::json;
 use super::AppState;
 use crate::clients::AuthMethod;
 use crate::error::OAuthError;
+use crate::oauth::grant_type::GrantType;
 
 /// How long clients may cache the metadata document.
 const METADATA_MAX_AGE: &str = "public, max-age=3600";
@@ -28,7 +29,7 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, OAuthEr
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": config.endpoint("/.well-known/jwks.json"),
         "registration_endpoint": config.endpoint("/register"),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": GrantType::ALL,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "token_endpoint_auth_methods_supported": AuthMethod::ALL,

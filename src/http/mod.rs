@@ -19,26 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::config::{Config, MAX_BODY_BYTES};
-use crate::keys::KeyStore;
-use crate::store::Store;
-use crate::store::credential_cache::CredentialCache;
+use crate::config::MAX_BODY_BYTES;
 
-/// What every handler shares.
-pub struct AppContext {
-    pub config: Config,
-    pub store: Store,
-    /// Clients and API keys, as fresh as the store for every change made through Portcullis,
-    /// but cheaper to ask.
-    pub credentials: CredentialCache,
-    pub keys: Arc<KeyStore>,
-}
+pub use crate::app::AppContext;
 
 pub type AppState = Arc<AppContext>;
 
@@ -74,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/api-keys/{id}/revoke", post(account::revoke))
         .nest("/admin", admin::router())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(retry_later_after_503))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             body_read_timeout,
@@ -81,6 +71,22 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(rejections::in_api_error_shape))
         .with_state(state)
+}
+
+/// Seconds a client is asked to wait before retrying after a 503: outages are noticed and
+/// recovered from within about a second (RFC 9110 §10.2.3).
+const RETRY_AFTER_SECS: &str = "1";
+
+/// Every 503 (the database cannot answer now) says when to retry, whichever error shape the
+/// endpoint answers with: OAuth JSON, the admin envelope, or a page.
+async fn retry_later_after_503(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -4,6 +4,7 @@
 use url::Url;
 
 use super::form::OAuthForm;
+use super::grant_type::GrantType;
 use super::pkce;
 use super::scope::Scope;
 use crate::clients::Client;
@@ -86,7 +87,7 @@ pub fn validate(
             ));
         }
     }
-    if !client.allows_grant("authorization_code") {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
             "unauthorized_client",
             "this client may not use the authorization code grant",
@@ -165,7 +166,7 @@ mod tests {
                 "https://app.example/cb".into(),
                 "https://app.example/cb2".into(),
             ],
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec![GrantType::AuthorizationCode],
             scope: Scope::parse("read write").unwrap(),
             resources: vec![],
             skip_consent: false,

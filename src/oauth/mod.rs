@@ -1,9 +1,15 @@
-//! The protocol rules, free of HTTP and SQL: request parsing, client authentication, scopes
-//! and token claims. Each is unit-tested without a server.
+//! The protocol, free of HTTP: request parsing, client authentication, scopes, token claims,
+//! and the grants, introspection and revocation, which reach the database only through the
+//! store's transactions.
 
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
 pub mod form;
+pub mod grant_type;
+pub mod grants;
+pub mod introspection;
 pub mod pkce;
+pub mod revocation;
 pub mod scope;
+pub mod token_request;

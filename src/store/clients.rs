@@ -125,11 +125,11 @@ impl Store {
     }
 }
 
-fn to_json(list: &[String]) -> String {
+fn to_json<T: serde::Serialize>(list: &[T]) -> String {
     serde_json::to_string(list).expect("a list of strings serializes")
 }
 
-fn from_json(text: &str) -> Result<Vec<String>, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Internal(sqlx::Error::Decode(e.into())))
 }
 

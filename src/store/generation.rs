@@ -13,16 +13,18 @@ use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyQueryResult};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, Executor};
 use tokio::sync::watch;
 
+use super::transaction::WriteTx;
 use super::{Database, Store, StoreError, propagation};
 
-/// How long a shared read may take (connecting included) before it counts as failed.
-const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a request waits for shared reads before it reads for itself (and, in an outage,
-/// fails with its own error after the pool's acquire timeout).
-const WAIT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a shared read may take (connecting included) before it counts as failed: in an
+/// outage, requests are told so within about this long.
+const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a request waits for shared reads before it reads for itself: the read under way
+/// and the next one.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) const READ_GENERATION: &str =
     "SELECT generation, change_count FROM credential_generation WHERE id = 1";
@@ -59,7 +61,7 @@ impl Store {
         &self,
         statement: Query<'_, Any, AnyArguments>,
     ) -> Result<AnyQueryResult, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let result = statement.execute(&mut *tx).await?;
         self.commit_credential_change(tx).await?;
         Ok(result)
@@ -68,10 +70,7 @@ impl Store {
     /// Marks credentials as changed, commits, and returns once every server has seen the
     /// change (see `propagation`). Every change takes the generation row's lock last, so
     /// concurrent changes cannot deadlock on it.
-    pub(super) async fn commit_credential_change(
-        &self,
-        mut tx: Transaction<'_, Any>,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn commit_credential_change(&self, mut tx: WriteTx) -> Result<(), StoreError> {
         let mut bytes = [0u8; 8];
         aws_lc_rs::rand::fill(&mut bytes)
             .expect("the operating system's random source is available");
@@ -134,7 +133,7 @@ struct Reads {
 #[derive(Clone, Copy)]
 struct Finished {
     read: u64,
-    /// None when the read failed: each waiter then reads for itself and reports its own error.
+    /// None when the read failed: its waiters are told the database is unavailable.
     generation: Option<Generation>,
 }
 
@@ -172,7 +171,13 @@ impl GenerationFence {
                 reads.started
             }
         };
-        let waited = tokio::time::timeout(WAIT_TIMEOUT, finished.wait_for(|f| f.read >= needed));
+        // Only a read that started after we arrived may answer with a generation; but the
+        // failure of the read under way when we arrived answers us too, so that in an outage
+        // a request waits for one failed read, not two.
+        let answers = |f: &Finished| {
+            f.read >= needed || (f.generation.is_none() && f.read > 0 && f.read + 1 == needed)
+        };
+        let waited = tokio::time::timeout(WAIT_TIMEOUT, finished.wait_for(answers));
         let done = match waited.await {
             Ok(Ok(finished)) => Some(*finished),
             _ => None,
@@ -182,8 +187,13 @@ impl GenerationFence {
                 read,
                 generation: Some(seen),
             }) => Ok(Observed::new(read, seen)),
-            // The shared read failed or is late: read alone, so any error is this request's own.
-            _ => {
+            Some(Finished {
+                generation: None, ..
+            }) => Err(StoreError::Unavailable(sqlx::Error::Io(
+                std::io::Error::other("the credential generation could not be read"),
+            ))),
+            // The shared read is late: read alone, so any error is this request's own.
+            None => {
                 let seen = self.store.credential_generation().await?;
                 Ok(Observed::new(needed, seen))
             }
@@ -267,7 +277,7 @@ mod tests {
     use super::*;
 
     async fn bump(store: &Store) {
-        let tx = store.pool().begin().await.unwrap();
+        let tx = store.begin_write().await.unwrap();
         store.commit_credential_change(tx).await.unwrap();
     }
 

@@ -2,9 +2,9 @@
 //! tokens revocation must reach. Every single-use step is one conditional UPDATE, so that of
 //! concurrent attempts exactly one wins, on SQLite and PostgreSQL alike.
 
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteTx};
 
 /// A new grant with its authorization code.
 pub struct NewCode<'a> {
@@ -36,6 +36,14 @@ pub struct CodeRecord {
     pub user_disabled: bool,
 }
 
+/// A rotated refresh token's successor, as the rotation recorded it.
+#[derive(Debug, Clone)]
+pub struct Successor {
+    pub token_hash: String,
+    /// The successor token, sealed under a key derived from the rotated token.
+    pub sealed: String,
+}
+
 /// A refresh token as stored, with its grant.
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
@@ -46,7 +54,10 @@ pub struct RefreshRecord {
     pub scope: String,
     pub idle_expires_at: i64,
     pub grant_expires_at: i64,
-    pub rotated: bool,
+    /// When it was exchanged for its successor, if it was.
+    pub rotated_at: Option<i64>,
+    /// What it was exchanged for (absent for tokens rotated before retries existed).
+    pub successor: Option<Successor>,
     pub grant_revoked: bool,
     pub user_disabled: bool,
 }
@@ -54,7 +65,7 @@ pub struct RefreshRecord {
 impl Store {
     /// Creates the grant and its code together.
     pub async fn insert_code(&self, code: &NewCode<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -83,134 +94,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.grant_id, c.client_id, g.user_id, g.scope, c.redirect_uri, c.redirect_uri_in_request, \
-                    c.code_challenge, c.expires_at, c.redeemed_at, u.disabled_at \
-             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id JOIN users u ON u.id = g.user_id \
-             WHERE c.code_hash = $1",
-        )
-        .bind(code_hash)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(CodeRecord {
-            grant_id: row.try_get(0)?,
-            client_id: row.try_get(1)?,
-            user_id: row.try_get(2)?,
-            scope: row.try_get(3)?,
-            redirect_uri: row.try_get(4)?,
-            redirect_uri_in_request: row.try_get::<i64, _>(5)? != 0,
-            code_challenge: row.try_get(6)?,
-            expires_at: row.try_get(7)?,
-            redeemed: row.try_get::<Option<i64>, _>(8)?.is_some(),
-            user_disabled: row.try_get::<Option<i64>, _>(9)?.is_some(),
-        }))
-    }
-
-    /// Marks the code used. True for exactly one caller, however many race (RFC 6749 §4.1.2).
-    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected() == 1)
+    /// A refresh token with its grant, for introspection and revocation, which read it alone.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        find_refresh_token(self.pool(), token_hash).await
     }
 
     /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
     /// inactive. Returns false when it was already revoked (or does not exist).
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(grant_id)
-                .bind(now)
-                .execute(self.pool())
-                .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    pub async fn insert_refresh_token(
-        &self,
-        token_hash: &str,
-        grant_id: &str,
-        now: i64,
-        idle_expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(grant_id)
-        .bind(now)
-        .bind(idle_expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn find_refresh_token(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<RefreshRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
-                    r.rotated_at, g.revoked_at, u.disabled_at, r.created_at \
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
-             WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(RefreshRecord {
-            grant_id: row.try_get(0)?,
-            client_id: row.try_get(1)?,
-            user_id: row.try_get(2)?,
-            scope: row.try_get(3)?,
-            idle_expires_at: row.try_get(4)?,
-            grant_expires_at: row.try_get(5)?,
-            rotated: row.try_get::<Option<i64>, _>(6)?.is_some(),
-            grant_revoked: row.try_get::<Option<i64>, _>(7)?.is_some(),
-            user_disabled: row.try_get::<Option<i64>, _>(8)?.is_some(),
-            created_at: row.try_get(9)?,
-        }))
-    }
-
-    /// Marks a refresh token used. True for exactly one caller, however many race.
-    pub async fn rotate_refresh_token(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Remembers an access token issued for a grant, so that revoking the grant reaches it.
-    pub async fn record_access_token(
-        &self,
-        jti: &str,
-        grant_id: Option<&str>,
-        client_id: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO access_tokens (jti, grant_id, client_id, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(jti)
-            .bind(grant_id)
-            .bind(client_id)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        revoke_grant(self.pool(), grant_id, now).await
     }
 
     /// Revokes one access token by `jti` (RFC 7009).
@@ -255,4 +150,162 @@ impl Store {
         let grant_revoked = row.try_get::<Option<i64>, _>(2)?.is_some();
         Ok(token_revoked || grant_revoked)
     }
+}
+
+/// The grants' steps inside one write transaction: a token-endpoint request reads, checks and
+/// writes through these, and nothing it did counts until the commit.
+impl WriteTx {
+    pub async fn find_code(&mut self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.grant_id, c.client_id, g.user_id, g.scope, c.redirect_uri, c.redirect_uri_in_request, \
+                    c.code_challenge, c.expires_at, c.redeemed_at, u.disabled_at \
+             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id JOIN users u ON u.id = g.user_id \
+             WHERE c.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut **self)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CodeRecord {
+            grant_id: row.try_get(0)?,
+            client_id: row.try_get(1)?,
+            user_id: row.try_get(2)?,
+            scope: row.try_get(3)?,
+            redirect_uri: row.try_get(4)?,
+            redirect_uri_in_request: row.try_get::<i64, _>(5)? != 0,
+            code_challenge: row.try_get(6)?,
+            expires_at: row.try_get(7)?,
+            redeemed: row.try_get::<Option<i64>, _>(8)?.is_some(),
+            user_disabled: row.try_get::<Option<i64>, _>(9)?.is_some(),
+        }))
+    }
+
+    /// Marks the code used. True for exactly one caller, however many race (RFC 6749 §4.1.2).
+    pub async fn redeem_code(&mut self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(&mut **self)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn revoke_grant(&mut self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+        revoke_grant(&mut **self, grant_id, now).await
+    }
+
+    pub async fn find_refresh_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        find_refresh_token(&mut **self, token_hash).await
+    }
+
+    /// Marks a refresh token exchanged for `successor`. True for exactly one caller, however
+    /// many race: on PostgreSQL a second UPDATE waits for the first to commit and then finds
+    /// `rotated_at` set.
+    pub async fn rotate_refresh_token(
+        &mut self,
+        token_hash: &str,
+        now: i64,
+        successor: &Successor,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3, successor_sealed = $4 \
+             WHERE token_hash = $1 AND rotated_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(&successor.token_hash)
+        .bind(&successor.sealed)
+        .execute(&mut **self)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn insert_refresh_token(
+        &mut self,
+        token_hash: &str,
+        grant_id: &str,
+        now: i64,
+        idle_expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(grant_id)
+        .bind(now)
+        .bind(idle_expires_at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers an access token issued for a grant, so that revoking the grant reaches it.
+    pub async fn record_access_token(
+        &mut self,
+        jti: &str,
+        grant_id: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO access_tokens (jti, grant_id, client_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(jti)
+            .bind(grant_id)
+            .bind(client_id)
+            .bind(expires_at)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn revoke_grant<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result =
+        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .bind(now)
+            .execute(executor)
+            .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    token_hash: &str,
+) -> Result<Option<RefreshRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
+                r.rotated_at, g.revoked_at, u.disabled_at, r.created_at, r.successor_hash, r.successor_sealed \
+         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
+         WHERE r.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let successor_hash: Option<String> = row.try_get(10)?;
+    let successor_sealed: Option<String> = row.try_get(11)?;
+    Ok(Some(RefreshRecord {
+        grant_id: row.try_get(0)?,
+        client_id: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        scope: row.try_get(3)?,
+        idle_expires_at: row.try_get(4)?,
+        grant_expires_at: row.try_get(5)?,
+        rotated_at: row.try_get(6)?,
+        grant_revoked: row.try_get::<Option<i64>, _>(7)?.is_some(),
+        user_disabled: row.try_get::<Option<i64>, _>(8)?.is_some(),
+        created_at: row.try_get(9)?,
+        successor: successor_hash
+            .zip(successor_sealed)
+            .map(|(token_hash, sealed)| Successor { token_hash, sealed }),
+    }))
 }

@@ -15,6 +15,7 @@ mod propagation;
 mod pruning;
 pub mod sessions;
 mod sqlite_generation;
+pub mod transaction;
 pub mod users;
 mod wal_index;
 
@@ -26,11 +27,14 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use transaction::WriteTx;
+
 /// Embedded at compile time: the binary carries its own schema.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// How long a request waits for a pooled connection before it is told to come back later.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a pooled connection (connecting included) before it is told
+/// to come back later: a database that is down is answered with a 503 within about a second.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,26 +56,46 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_transient_code) => {
-                Self::Unavailable(e)
-            }
+            sqlx::Error::Database(db) if cannot_write_now(db.as_ref()) => Self::Unavailable(e),
             _ => Self::Internal(e),
         }
     }
 }
 
-/// Error codes that mean "try again later" rather than "this request is wrong": SQLite's BUSY
-/// and LOCKED (after the busy timeout), and PostgreSQL's SQLSTATE classes 08 (connection
-/// exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown).
-fn is_transient_code(code: &str) -> bool {
-    matches!(code, "5" | "6")
-        || ["08", "53", "57"]
-            .iter()
-            .any(|class| code.starts_with(class))
+/// Error codes that mean "the database cannot do this now, try again later" rather than "this
+/// request is wrong": a 503, never a 500.
+///
+/// SQLite reports extended result codes, numbers whose low byte is the primary code: BUSY (5)
+/// and LOCKED (6) after the busy timeout, READONLY (8), IOERR (10), FULL (13) and CANTOPEN (14).
+/// PostgreSQL reports SQLSTATEs: classes 08 (connection exception), 53 (insufficient
+/// resources, such as a full disk) and 57 (operator intervention, such as a shutdown), a
+/// read-only transaction (25006, a standby), and the retryable 40001 (serialization failure),
+/// 40P01 (deadlock) and 55P03 (lock not available).
+fn cannot_write_now(error: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return postgres_cannot_write_now(postgres.code());
+    }
+    error
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(sqlite_cannot_write_now)
+}
+
+fn sqlite_cannot_write_now(extended_code: i32) -> bool {
+    matches!(extended_code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+}
+
+fn postgres_cannot_write_now(sqlstate: &str) -> bool {
+    ["08", "53", "57"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+        || matches!(sqlstate, "25006" | "40001" | "40P01" | "55P03")
 }
 
 /// The database: a pool shared by every request.
@@ -164,5 +188,31 @@ pub fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{postgres_cannot_write_now, sqlite_cannot_write_now};
+
+    #[test]
+    fn write_failures_that_pass_are_told_from_wrong_requests() {
+        // SQLite: primary and extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_WRITE,
+        // SQLITE_READONLY_DBMOVED), but not constraints (19) or a plain error (1).
+        for code in [5, 517, 6, 8, 1032, 10, 778, 13, 14] {
+            assert!(sqlite_cannot_write_now(code), "{code}");
+        }
+        for code in [1, 19, 2067, 1811] {
+            assert!(!sqlite_cannot_write_now(code), "{code}");
+        }
+        // PostgreSQL: connection, resources, shutdown, read-only, retryable conflicts.
+        for code in [
+            "08006", "53100", "57P01", "25006", "40001", "40P01", "55P03",
+        ] {
+            assert!(postgres_cannot_write_now(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02"] {
+            assert!(!postgres_cannot_write_now(code), "{code}");
+        }
     }
 }

@@ -93,7 +93,7 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("DELETE FROM organization_members WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id)

@@ -22,8 +22,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::transaction::WriteTx;
 use sqlx::postgres::PgListener;
-use sqlx::{Any, Transaction};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -47,10 +47,7 @@ const ACKNOWLEDGEMENT_WAIT_MAX: Duration = Duration::from_millis(2 * CREDENTIAL_
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Notifies the replicas of change number `change_count` when `tx` commits.
-pub(super) async fn announce(
-    tx: &mut Transaction<'_, Any>,
-    change_count: i64,
-) -> Result<(), StoreError> {
+pub(super) async fn announce(tx: &mut WriteTx, change_count: i64) -> Result<(), StoreError> {
     // pg_notify returns void, which sqlx's Any driver cannot describe: select a number instead.
     sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS notified")
         .bind(CHANNEL)

@@ -139,7 +139,7 @@ mod tests {
                 assert_eq!(reader.observe().unwrap(), before, "answered without a read");
             }
             if round % 2 == 0 {
-                let tx = store.pool().begin().await.unwrap();
+                let tx = store.begin_write().await.unwrap();
                 store.commit_credential_change(tx).await.unwrap();
             } else {
                 other

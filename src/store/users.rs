@@ -88,7 +88,7 @@ impl Store {
     /// Saves email and disabled state. Disabling also ends the user's sessions and revokes
     /// every grant (so every refresh token) they have. Returns false when there is no such user.
     pub async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE users SET email = $2, disabled_at = $3, updated_at = $4 WHERE id = $1",
         )

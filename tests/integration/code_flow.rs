@@ -341,11 +341,13 @@ async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     tokens(env.refresh(&client, token, None).await).await;
 }
 
+/// Without a retry window (see refresh_retry.rs for the window), exactly one wins.
 async fn concurrent_refresh_has_one_winner_across_processes(backend: Backend) {
-    let env = TestEnv::start(backend).await;
+    let strict = ["--refresh-retry-window-secs", "0"];
+    let env = TestEnv::start_with(backend, &strict).await;
     env.create_user("gina").await;
     let client = env.spa_client().await;
-    let replica = env.start_replica();
+    let replica = env.start_replica_with(&strict);
     let (code, verifier) = env.authorization_code(&client, "gina", "read").await;
     let first = tokens(env.redeem(&client, &code, &verifier).await).await;
     let refresh = first["refresh_token"].as_str().unwrap();

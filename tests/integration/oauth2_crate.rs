@@ -6,8 +6,8 @@
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
 use oauth2::{
     AccessToken, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,
-    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, TokenIntrospectionResponse,
-    TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -171,6 +171,7 @@ async fn the_code_flow_with_the_oauth2_crate(backend: Backend) {
     );
     let code = location_param(&redirect, "code").expect("a code");
 
+    let verifier_secret = verifier.secret().clone();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.clone()))
         .set_pkce_verifier(verifier)
@@ -181,11 +182,10 @@ async fn the_code_flow_with_the_oauth2_crate(backend: Backend) {
     assert_eq!(tokens.scopes().cloned(), scopes(&["read"]));
     let refresh = tokens.refresh_token().expect("a refresh token").clone();
 
-    // The code is single use.
-    let (_, other_verifier) = PkceCodeChallenge::new_random_sha256();
+    // The code is single use: replayed with its verifier, it is refused and its grant revoked.
     let again = client
         .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(other_verifier)
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier_secret))
         .request_async(&http())
         .await;
     assert_eq!(error_code(again), BasicErrorResponseType::InvalidGrant);
@@ -215,6 +215,21 @@ async fn the_code_flow_with_the_oauth2_crate(backend: Backend) {
         .expect("a refresh");
     let second = refreshed.refresh_token().expect("a rotated refresh token");
     assert_ne!(second.secret(), first.secret());
+    // A retry within the window gets the same successor; once that is used, it is reuse.
+    let retried = client
+        .exchange_refresh_token(&first)
+        .request_async(&http())
+        .await
+        .expect("a retried refresh");
+    assert_eq!(
+        retried.refresh_token().map(|t| t.secret()),
+        Some(second.secret())
+    );
+    client
+        .exchange_refresh_token(second)
+        .request_async(&http())
+        .await
+        .expect("the successor refreshes");
     let reused = client
         .exchange_refresh_token(&first)
         .request_async(&http())

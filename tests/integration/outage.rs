@@ -1,12 +1,12 @@
 //! A database outage is a 503 `temporarily_unavailable`, never an `invalid_client`, and the
 //! server recovers by itself when the database comes back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::proxy::Proxy;
-use crate::common::{Backend, Client, Server, TestDb, cli_json};
+use crate::common::{Backend, Client, Server, TestDb, TestEnv, cli_json};
 
 // Multi-threaded: the proxy must keep forwarding while the harness blocks on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,4 +66,86 @@ async fn postgres_outage_is_temporarily_unavailable_then_recovers() {
     }
     assert_eq!(status, 200, "the server recovers once the database is back");
     drop(server);
+}
+
+/// Once the database is known to be down, every request is answered with a 503 within about a
+/// second, grants included; once it is back, the server recovers within about a second, and
+/// nothing was used up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_answered_fast_and_recovered_from_fast() {
+    let (env, mut proxy) = TestEnv::start_behind_proxy(&[]).await;
+    env.create_user("uma").await;
+    let spa = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&spa, "uma", "read").await;
+    let first: Value = env
+        .redeem(&spa, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = first["refresh_token"].as_str().unwrap().to_owned();
+    let service = env.service_client().await;
+    let client_credentials = [("grant_type", "client_credentials")];
+
+    proxy.cut().await;
+    // Cached credentials answer until the server's lease would run out (see outage above).
+    let mut known_down = false;
+    for _ in 0..100 {
+        if env
+            .token(Some(&service), &client_credentials)
+            .await
+            .status()
+            == 503
+        {
+            known_down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(known_down, "the server notices the outage");
+    for _ in 0..3 {
+        for response in [
+            timed(env.token(Some(&service), &client_credentials)).await,
+            timed(env.refresh(&spa, &refresh_token, None)).await,
+            timed(async {
+                let admin = env.admin(reqwest::Method::GET, "/admin/clients");
+                admin.send().await.unwrap()
+            })
+            .await,
+        ] {
+            assert_eq!(response.status(), 503);
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+    }
+
+    proxy.restore().await;
+    let restored = Instant::now();
+    let mut status = 503;
+    while status != 200 && restored.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = env
+            .token(Some(&service), &client_credentials)
+            .await
+            .status()
+            .as_u16();
+    }
+    assert_eq!(status, 200);
+    let recovery = restored.elapsed();
+    assert!(
+        recovery < Duration::from_millis(2500),
+        "recovered after {recovery:?}"
+    );
+    // The refresh token was not used up by the refused attempts.
+    let refreshed = env.refresh(&spa, &refresh_token, None).await;
+    assert_eq!(refreshed.status(), 200);
+}
+
+/// Sends a request; it must be answered within two seconds (about a second, with room for a
+/// loaded two-core machine).
+async fn timed(request: impl Future<Output = reqwest::Response>) -> reqwest::Response {
+    let started = Instant::now();
+    let answer = request.await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    answer
 }

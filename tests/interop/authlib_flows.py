@@ -111,9 +111,12 @@ check("refresh_token" in tokens and tokens["scope"] == "read", f"tokens: {tokens
 first = tokens["refresh_token"]
 refreshed = spa.refresh_token(metadata["token_endpoint"], refresh_token=first)
 check(refreshed["refresh_token"] != first, "refresh rotates the refresh token")
+retried = spa.refresh_token(metadata["token_endpoint"], refresh_token=first)
+check(retried["refresh_token"] == refreshed["refresh_token"], "a retry gets the same successor")
+spa.refresh_token(metadata["token_endpoint"], refresh_token=refreshed["refresh_token"])
 try:
     spa.refresh_token(metadata["token_endpoint"], refresh_token=first)
-    check(False, "reusing a refresh token is refused")
+    check(False, "reusing a refresh token after its successor was used is refused")
 except OAuthError as e:
     check(e.error == "invalid_grant", f"reuse is invalid_grant: {e.error}")
 

@@ -72,11 +72,20 @@ const refreshed = await oauth.processRefreshTokenResponse(
 )
 assert.notEqual(refreshed.refresh_token, tokens.refresh_token)
 
-// Reuse of the rotated token: invalid_grant, as a strict client sees it.
+// A retry within the window (a lost response) gets the same successor.
+const retried = await oauth.processRefreshTokenResponse(
+  as, client, await oauth.refreshTokenGrantRequest(as, client, auth, tokens.refresh_token, insecure),
+)
+assert.equal(retried.refresh_token, refreshed.refresh_token)
+
+// Once the successor is used, the rotated token is reuse: invalid_grant, as a strict client sees it.
+await oauth.processRefreshTokenResponse(
+  as, client, await oauth.refreshTokenGrantRequest(as, client, auth, refreshed.refresh_token, insecure),
+)
 const reused = await oauth.refreshTokenGrantRequest(as, client, auth, tokens.refresh_token, insecure)
 await assert.rejects(oauth.processRefreshTokenResponse(as, client, reused), (e) => e.error === 'invalid_grant')
 
 await oauth.processRevocationResponse(
   await oauth.revocationRequest(as, client, auth, refreshed.access_token, insecure),
 )
-console.log('interop code flow: 5 passed, 0 failed')
+console.log('interop code flow: 6 passed, 0 failed')

@@ -84,7 +84,15 @@ pub async fn update(
     let merged = ClientMetadata {
         client_name: patch.client_name.or(Some(client.name.clone())),
         redirect_uris: patch.redirect_uris.or(Some(client.redirect_uris.clone())),
-        grant_types: patch.grant_types.or(Some(client.grant_types.clone())),
+        grant_types: patch.grant_types.or_else(|| {
+            Some(
+                client
+                    .grant_types
+                    .iter()
+                    .map(|g| g.as_str().into())
+                    .collect(),
+            )
+        }),
         response_types: patch.response_types,
         scope: patch.scope.or(Some(client.scope.to_string())),
         token_endpoint_auth_method: Some(client.auth_method.as_str().to_owned()),

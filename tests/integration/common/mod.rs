@@ -275,10 +275,29 @@ impl TestEnv {
     }
 
     pub async fn start_with(backend: Backend, server_args: &[&str]) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::start_on(TestDb::new(backend).await, server_args)
+    }
+
+    /// A server on `db`, which the test prepared (e.g. a SQLite file on a small disk).
+    pub fn start_on(db: TestDb, server_args: &[&str]) -> Self {
+        let url = db.url.clone();
+        Self::assemble(db, &TestDb::existing(url), server_args)
+    }
+
+    /// A server on a fresh PostgreSQL database that it reaches only through `Proxy`, which
+    /// the test can cut; `db` is the database itself, reached directly.
+    pub async fn start_behind_proxy(server_args: &[&str]) -> (Self, proxy::Proxy) {
+        let db = TestDb::new(Backend::Postgres).await;
+        let (proxy, proxied) = proxy::Proxy::in_front_of(&db).await;
+        (Self::assemble(db, &proxied, server_args), proxy)
+    }
+
+    /// A server that reaches the database as `server_db` says, and an admin key made by the
+    /// CLI directly on `db`.
+    fn assemble(db: TestDb, server_db: &TestDb, server_args: &[&str]) -> Self {
         let keys = tempfile::tempdir().unwrap();
         let keys_dir = keys.path().join("keys");
-        let server = Server::start(&db, &keys_dir, server_args);
+        let server = Server::start(server_db, &keys_dir, server_args);
         let admin = cli_json(
             &db,
             &keys_dir,
@@ -307,7 +326,12 @@ impl TestEnv {
 
     /// Another server process on the same database and keys directory.
     pub fn start_replica(&self) -> Server {
-        Server::start(&self.db, &self.keys_dir, &[])
+        self.start_replica_with(&[])
+    }
+
+    /// Another server process on the same database and keys directory, with `server_args`.
+    pub fn start_replica_with(&self, server_args: &[&str]) -> Server {
+        Server::start(&self.db, &self.keys_dir, server_args)
     }
 
     /// Creates a client through the admin API; returns its metadata with `client_secret`.

@@ -1,0 +1,158 @@
+//! Token introspection (RFC 7662): is this token active, and what is it?
+//!
+//! A client may introspect any access token, but only its own refresh tokens; an admin key may
+//! introspect anything. Anything inactive, unknown, expired or revoked is exactly
+//! `{"active": false}`.
+
+use serde_json::{Value, json};
+
+use super::grants::refresh_token::check_usable;
+use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
+use crate::app::AppContext;
+use crate::clock::unix_now;
+use crate::secrets::hash_secret;
+use crate::store::StoreError;
+
+/// Who asked.
+pub enum Caller {
+    /// An admin API key.
+    Admin,
+    /// An authenticated confidential client, by id.
+    Client(String),
+}
+
+/// The RFC 7662 §2.2 answer for `token`.
+pub async fn introspect(
+    ctx: &AppContext,
+    caller: &Caller,
+    token: &str,
+) -> Result<Value, StoreError> {
+    let inactive = json!({ "active": false });
+    if api_keys::is_well_formed(token) {
+        return Ok(api_key_answer(ctx, token).await?.unwrap_or(inactive));
+    }
+    if let Some(claims) = ctx.keys.verify_access_token(token, &ctx.config.issuer) {
+        return Ok(access_token_answer(ctx, claims).await?.unwrap_or(inactive));
+    }
+    Ok(refresh_token_answer(ctx, caller, token)
+        .await?
+        .unwrap_or(inactive))
+}
+
+/// A refresh token's answer, if the caller may see it and it could be exchanged now.
+async fn refresh_token_answer(
+    ctx: &AppContext,
+    caller: &Caller,
+    token: &str,
+) -> Result<Option<Value>, StoreError> {
+    let Some(refresh) = ctx.store.find_refresh_token(&hash_secret(token)).await? else {
+        return Ok(None);
+    };
+    let may_see = match caller {
+        Caller::Admin => true,
+        Caller::Client(id) => *id == refresh.client_id,
+    };
+    if !may_see || check_usable(&refresh, unix_now()).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": refresh.scope,
+        "client_id": refresh.client_id,
+        "sub": refresh.user_id,
+        "iat": refresh.created_at,
+        "exp": refresh.idle_expires_at.min(refresh.grant_expires_at),
+        "iss": ctx.config.issuer,
+    })))
+}
+
+/// A verified, unexpired access token's answer, unless it was revoked (by itself, through its
+/// grant, or by deleting its client).
+async fn access_token_answer(ctx: &AppContext, claims: Value) -> Result<Option<Value>, StoreError> {
+    let (Some(jti), Some(client_id), Some(sub)) = (
+        claims["jti"].as_str(),
+        claims["client_id"].as_str(),
+        claims["sub"].as_str(),
+    ) else {
+        return Ok(None);
+    };
+    // A token exchanged from an API key lives and dies with the key; any other token with a
+    // user as subject was issued for a grant, which must still stand.
+    let from_api_key = client_id.starts_with(API_KEY_ID_PREFIX);
+    let for_user = sub != client_id && !from_api_key;
+    if ctx.store.is_access_token_revoked(jti, for_user).await? {
+        return Ok(None);
+    }
+    let issuer_still_valid = if from_api_key {
+        ctx.store
+            .find_usable_api_key_by_id(client_id, unix_now())
+            .await?
+            .is_some()
+    } else {
+        ctx.credentials.client(client_id).await?.is_some()
+    };
+    if !issuer_still_valid {
+        return Ok(None);
+    }
+    let mut answer = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "client_id": client_id,
+        "sub": sub,
+        "exp": claims["exp"],
+        "iat": claims["iat"],
+        "iss": claims["iss"],
+        "aud": claims["aud"],
+        "jti": jti,
+    });
+    if let Some(scope) = claims.get("scope") {
+        answer["scope"] = scope.clone();
+    }
+    for extra in ["org_id", "tenant"] {
+        if let Some(value) = claims.get(extra) {
+            answer[extra] = value.clone();
+        }
+    }
+    if sub != client_id
+        && let Some(user) = ctx.store.find_user(sub).await?
+    {
+        answer["username"] = user.username.into();
+    }
+    Ok(Some(answer))
+}
+
+/// An API key's answer (RFC 7662 plus `metadata` and its owner), if it may be used now.
+async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, StoreError> {
+    let now = unix_now();
+    let Some(cached) = ctx
+        .credentials
+        .usable_api_key(&hash_secret(key), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    ctx.credentials.record_use(&cached, now).await;
+    let key = &cached.key;
+    let owner = match &key.owner {
+        KeyOwner::User { user_id } => json!({ "user_id": user_id, "username": cached.owner_name }),
+        KeyOwner::Org { org_id } => json!({ "org_id": org_id, "name": cached.owner_name }),
+        KeyOwner::Nobody => Value::Null,
+    };
+    let mut answer = json!({
+        "active": true,
+        "token_type": "api_key",
+        "key_kind": key.kind,
+        "scope": key.scope,
+        "client_id": key.id,
+        "sub": key.subject(),
+        "iat": key.created_at,
+        "metadata": key.metadata,
+        "owner": owner,
+        "iss": ctx.config.issuer,
+    });
+    if let Some(exp) = key.expires_at {
+        answer["exp"] = exp.into();
+    }
+    Ok(Some(answer))
+}
