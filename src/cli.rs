@@ -138,6 +138,27 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_PRUNE_INTERVAL_SECS", default_value_t = config::DEFAULT_PRUNE_INTERVAL_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub prune_interval_secs: u64,
+    /// Seconds a client has to send a request's headers (from connecting, or from the first
+    /// byte of a later request on a kept-alive connection).
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT_SECS", default_value_t = config::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body once its headers are in; then 408.
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT_SECS", default_value_t = config::DEFAULT_BODY_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT_SECS", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+    /// Open client connections at most; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// On SIGTERM or SIGINT, seconds to let requests in flight finish before closing their connections.
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE_SECS", default_value_t = config::DEFAULT_SHUTDOWN_GRACE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -353,6 +374,13 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("--personal-key-scopes: {}", e.0))?,
         scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,
         prune_interval_secs: args.prune_interval_secs,
+        http_limits: config::HttpLimits {
+            header_read_timeout_secs: args.header_read_timeout_secs,
+            body_read_timeout_secs: args.body_read_timeout_secs,
+            idle_timeout_secs: args.idle_timeout_secs,
+            max_connections: args.max_connections as usize,
+            shutdown_grace_secs: args.shutdown_grace_secs,
+        },
     };
     crate::serve(listener, config, store, Arc::new(keys))
         .await

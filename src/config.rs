@@ -47,6 +47,23 @@ pub const CREDENTIAL_LEASE_RENEW_INTERVAL_MS: u64 = 1_000;
 /// A server stops trusting its cache this long before its lease ends, for the time a renewal
 /// takes to reach the database and for clocks that run at slightly different rates.
 pub const CREDENTIAL_LEASE_MARGIN_MS: i64 = 1_000;
+/// Default time a client has to send a request's headers: OAuth requests are a few hundred
+/// bytes, so 10 s is generous even on a poor mobile link.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default time a client has to send a whole request body once its headers are in: at most
+/// `MAX_BODY_BYTES`, so this asks for no more than about 6.5 KB/s.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 10;
+/// Default time a kept-alive connection may wait for its next request: longer than the 60 s
+/// idle timeout of common load balancers, so that they, not we, close their pooled connections.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 75;
+/// Default cap on open client connections: under the common 1,024-descriptor limit, leaving
+/// room for the database pool, the keys and the logs.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 768;
+/// Default time a stopping server gives requests in flight before it closes their connections:
+/// longer than the header and body timeouts, well under Kubernetes' 30 s before SIGKILL.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+/// How long `/readyz` waits for the database to answer before it calls it unreachable.
+pub const READINESS_DATABASE_TIMEOUT_MS: u64 = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -79,6 +96,24 @@ pub struct Config {
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
     /// Time between two prunings of expired rows, in seconds.
     pub prune_interval_secs: u64,
+    /// How long clients may take, how many connections they may hold, and how long shutdown waits.
+    pub http_limits: HttpLimits,
+}
+
+/// What keeps slow or stuck clients from holding the server (see docs/decisions.md).
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Seconds to send a request's headers: from the connection's opening for the first
+    /// request, from the first byte of each later one.
+    pub header_read_timeout_secs: u64,
+    /// Seconds to send the whole body once the headers are in.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
+    /// Open client connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Seconds a stopping server waits for requests in flight before closing their connections.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {

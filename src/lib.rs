@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod organizations;
 pub mod passwords;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod users;
 
@@ -28,7 +29,8 @@ pub use config::Config;
 use keys::KeyStore;
 use store::Store;
 
-/// Serves on `listener` until SIGTERM or SIGINT, then finishes the requests in flight.
+/// Serves on `listener` until SIGTERM or SIGINT, then finishes the requests in flight within
+/// the shutdown grace period.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -47,23 +49,19 @@ pub async fn serve(
         store.clone(),
         config.prune_interval_secs,
     ));
+    let limits = config.http_limits.clone();
     let state = Arc::new(app::AppContext {
         config,
         store: store.clone(),
         credentials,
         keys,
     });
-    // The peer address feeds sign-in throttling.
-    let app = http::router(Arc::clone(&state))
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let app = http::router(Arc::clone(&state));
+    server::serve(listener, app, &limits, shutdown_signal()).await;
     pruner.abort();
     let _ = pruner.await;
     state.credentials.stop().await;
     store.close().await;
-    served?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -90,4 +88,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = terminate.recv() => {},
     }
+    tracing::info!("stopping: no new connections, finishing requests in flight");
 }

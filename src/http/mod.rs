@@ -3,22 +3,26 @@
 mod account;
 mod admin;
 mod authorize;
+mod body;
 mod discovery;
 mod extract;
+mod health;
 mod introspect;
 mod login;
 mod pages;
 mod register;
+mod rejections;
 mod revoke;
 mod token;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::MAX_BODY_BYTES;
@@ -28,6 +32,7 @@ pub use crate::app::AppContext;
 pub type AppState = Arc<AppContext>;
 
 pub fn router(state: AppState) -> Router {
+    let body_read_timeout = Duration::from_secs(state.config.http_limits.body_read_timeout_secs);
     // Endpoints a browser app (an SPA with PKCE) calls from its own origin. None of them uses
     // cookies, so any origin may call them (no credentials are allowed cross-origin).
     let cors = CorsLayer::new()
@@ -50,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize", get(authorize::start).post(authorize::decide))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
         .route(account::PATH, get(account::show).post(account::create))
@@ -58,6 +65,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(retry_later_after_503))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            body_read_timeout,
+            body::read_whole,
+        ))
+        .layer(middleware::from_fn(rejections::in_api_error_shape))
         .with_state(state)
 }
 

@@ -38,10 +38,12 @@ pub async fn register(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    // RFC 9110 §15.5.16: a body of another type is 415, as on the admin API.
     if !is_json {
-        return Err(OAuthError::invalid_client_metadata(
-            "the body must be application/json",
-        ));
+        return Err(OAuthError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ..OAuthError::invalid_request("the body must be application/json")
+        });
     }
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod credential_cache;
 mod generation;
 pub mod grants;
+pub mod health;
 pub mod organizations;
 mod propagation;
 mod pruning;

@@ -201,15 +201,32 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate();
+        self.wait_for_exit(Duration::from_secs(10))
+            .expect("server did not stop on SIGTERM")
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        for _ in 0..100 {
+    }
+
+    /// The exit status, once the process has exited within `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+                return Some(status);
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("server did not stop on SIGTERM");
+        None
+    }
+
+    /// `127.0.0.1:PORT`, for raw TCP.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 }
 
