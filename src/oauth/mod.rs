@@ -1,6 +1,6 @@
 //! The protocol, free of HTTP: request parsing, client authentication, scopes, token claims,
-//! and the grants, introspection and revocation, which reach the database only through the
-//! store's transactions.
+//! and the grants (each one store transaction), introspection and revocation (single reads
+//! and statements).
 
 pub mod access_token;
 pub mod authorize;

@@ -157,11 +157,14 @@ impl GenerationFence {
     /// The generation, as seen by a read that started after this call.
     pub async fn observe(self: &Arc<Self>) -> Result<Observed, StoreError> {
         let mut finished = self.finished.subscribe();
+        // The read under way when we arrived, if any.
+        let mut joined = None;
         let needed = {
             let mut reads = self.reads.lock().expect("fence lock poisoned");
             if reads.running {
                 // The running read may have started before we arrived: wait for the next.
                 reads.another_wanted = true;
+                joined = Some(reads.started);
                 reads.started + 1
             } else {
                 reads.running = true;
@@ -173,10 +176,10 @@ impl GenerationFence {
         };
         // Only a read that started after we arrived may answer with a generation; but the
         // failure of the read under way when we arrived answers us too, so that in an outage
-        // a request waits for one failed read, not two.
-        let answers = |f: &Finished| {
-            f.read >= needed || (f.generation.is_none() && f.read > 0 && f.read + 1 == needed)
-        };
+        // a request waits for one failed read, not two. (Not an older failure: that would
+        // turn a blip long past into a 503 now.)
+        let answers =
+            |f: &Finished| f.read >= needed || (f.generation.is_none() && Some(f.read) == joined);
         let waited = tokio::time::timeout(WAIT_TIMEOUT, finished.wait_for(answers));
         let done = match waited.await {
             Ok(Ok(finished)) => Some(*finished),
@@ -248,8 +251,7 @@ impl GenerationFence {
 }
 
 /// Should the reading task stop without finishing its read (a panic, a runtime shutting down),
-/// this lets the waiters know, so that they read for themselves, and lets the next request
-/// start reads again.
+/// this lets the waiters know (they answer 503), and lets the next request start reads again.
 struct InCharge<'a> {
     fence: &'a GenerationFence,
     /// The read under way, if any.

@@ -225,6 +225,25 @@ impl WriteTx {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Forgets the sealed successors of the family's other rotated tokens: once a successor
+    /// has been used, no retry may get it again, and a chain of seals must never lead from an
+    /// old token (leaked from a log, say) to the live one.
+    pub async fn forget_older_successors(
+        &mut self,
+        grant_id: &str,
+        rotated_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET successor_sealed = NULL \
+             WHERE grant_id = $1 AND token_hash <> $2 AND successor_sealed IS NOT NULL",
+        )
+        .bind(grant_id)
+        .bind(rotated_hash)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
     pub async fn insert_refresh_token(
         &mut self,
         token_hash: &str,

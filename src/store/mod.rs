@@ -2,7 +2,8 @@
 //!
 //! One schema serves SQLite (the embedded default) and PostgreSQL (scale-out) through sqlx's
 //! Any driver: queries use `$N` placeholders and only TEXT and BIGINT columns, which both
-//! databases accept. Writes that must not race are single statements.
+//! databases accept. A write that must not race is a single conditional statement, or runs
+//! in a `WriteTx` (see `transaction`).
 
 pub mod api_keys;
 pub mod clients;
@@ -21,6 +22,7 @@ mod wal_index;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -74,9 +76,11 @@ impl From<sqlx::Error> for StoreError {
 /// SQLite reports extended result codes, numbers whose low byte is the primary code: BUSY (5)
 /// and LOCKED (6) after the busy timeout, READONLY (8), IOERR (10), FULL (13) and CANTOPEN (14).
 /// PostgreSQL reports SQLSTATEs: classes 08 (connection exception), 53 (insufficient
-/// resources, such as a full disk) and 57 (operator intervention, such as a shutdown), a
-/// read-only transaction (25006, a standby), and the retryable 40001 (serialization failure),
-/// 40P01 (deadlock) and 55P03 (lock not available).
+/// resources, such as a full disk), 57 (operator intervention, such as a shutdown) and 58
+/// (system error, such as an I/O error), a read-only transaction (25006, a standby), an
+/// abandoned transaction ended by its idle timeout (25P03), and the retryable 40001
+/// (serialization failure), 40003 (statement completion unknown), 40P01 (deadlock) and 55P03
+/// (lock not available within the lock timeout).
 fn cannot_write_now(error: &dyn sqlx::error::DatabaseError) -> bool {
     if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         return postgres_cannot_write_now(postgres.code());
@@ -92,10 +96,13 @@ fn sqlite_cannot_write_now(extended_code: i32) -> bool {
 }
 
 fn postgres_cannot_write_now(sqlstate: &str) -> bool {
-    ["08", "53", "57"]
+    ["08", "53", "57", "58"]
         .iter()
         .any(|class| sqlstate.starts_with(class))
-        || matches!(sqlstate, "25006" | "40001" | "40P01" | "55P03")
+        || matches!(
+            sqlstate,
+            "25006" | "25P03" | "40001" | "40003" | "40P01" | "55P03"
+        )
 }
 
 /// The database: a pool shared by every request.
@@ -103,6 +110,9 @@ fn postgres_cannot_write_now(sqlstate: &str) -> bool {
 pub struct Store {
     pool: AnyPool,
     database: Database,
+    /// SQLite has one writer: write transactions queue here, in order, so that at most one
+    /// pooled connection waits in SQLite's busy handler and the rest stay free for reads.
+    write_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Which database the pool talks to, for the few things done outside the pool.
@@ -137,7 +147,13 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Self { pool, database })
+        let write_gate = matches!(database, Database::Sqlite { .. })
+            .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
+        Ok(Self {
+            pool,
+            database,
+            write_gate,
+        })
     }
 
     /// Applies pending migrations; safe to run from several processes at once.
@@ -152,6 +168,10 @@ impl Store {
 
     pub(crate) fn database(&self) -> &Database {
         &self.database
+    }
+
+    pub(crate) fn write_gate(&self) -> Option<&Arc<tokio::sync::Semaphore>> {
+        self.write_gate.as_ref()
     }
 
     pub async fn close(&self) {
@@ -207,7 +227,8 @@ mod tests {
         }
         // PostgreSQL: connection, resources, shutdown, read-only, retryable conflicts.
         for code in [
-            "08006", "53100", "57P01", "25006", "40001", "40P01", "55P03",
+            "08006", "53100", "57P01", "58030", "25006", "25P03", "40001", "40003", "40P01",
+            "55P03",
         ] {
             assert!(postgres_cannot_write_now(code), "{code}");
         }

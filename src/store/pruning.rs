@@ -6,11 +6,12 @@
 //! token's longest lifetime, so a grant is never deleted while a token issued from it is still
 //! live (its introspection would then answer differently), and clocks that disagree a little.
 //! Rotated refresh tokens and redeemed codes stay as long as their grant: presented again, they
-//! end it. Sessions go by their absolute end, which each row holds, not by inactivity, whose
+//! end it; what they sealed for a retry is forgotten once the longest retry window has passed.
+//! Sessions go by their absolute end, which each row holds, not by inactivity, whose
 //! limit is each server's own setting.
 
 use super::{Store, StoreError};
-use crate::config::{LOGIN_WINDOW_SECS, PRUNE_GRACE_SECS};
+use crate::config::{LOGIN_WINDOW_SECS, MAX_REFRESH_RETRY_WINDOW_SECS, PRUNE_GRACE_SECS};
 
 /// Rows deleted per statement, so that a large backlog never holds SQLite's one writer long.
 const BATCH_ROWS: u64 = 500;
@@ -80,6 +81,14 @@ impl Store {
                 before: cutoff * 1000,
             },
         ];
+        // A rotated token's sealed successor serves retries within the window only.
+        sqlx::query(
+            "UPDATE refresh_tokens SET successor_sealed = NULL \
+             WHERE successor_sealed IS NOT NULL AND rotated_at < $1",
+        )
+        .bind(now - MAX_REFRESH_RETRY_WINDOW_SECS)
+        .execute(self.pool())
+        .await?;
         let mut deleted = 0;
         for Stale {
             table,

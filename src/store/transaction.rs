@@ -11,16 +11,31 @@
 //! be acknowledged without ever committing.
 
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Database, Store, StoreError};
+
+/// How long a write waits for the writers queued before it in this process (SQLite), as long
+/// as SQLite's own busy timeout: past that the database is too busy, and the answer is a 503.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// On PostgreSQL, a write transaction waits at most `lock_timeout` for a row another holds,
+/// and is ended by the server if it sits idle (its client gone without a word) longer than
+/// `idle_in_transaction_session_timeout`: a stranded transaction cannot hold a refresh token's
+/// row, and every retry of it, for as long as TCP takes to notice.
+const POSTGRES_BEGIN: &str = "BEGIN; SET LOCAL lock_timeout = '1s'; \
+     SET LOCAL idle_in_transaction_session_timeout = '5s'";
 
 /// An open write transaction on a connection of its own.
 pub struct WriteTx {
     connection: PoolConnection<Any>,
     is_open: bool,
+    /// SQLite: this process's turn to write, held until the transaction ends.
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl Store {
@@ -28,18 +43,36 @@ impl Store {
     /// (waiting up to the busy timeout), so a transaction never fails half-way for want of it;
     /// on PostgreSQL, conditional UPDATEs decide races row by row.
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let mut connection = self.pool().acquire().await?;
-        let begin = match self.database() {
-            Database::Sqlite { .. } => "BEGIN IMMEDIATE",
-            Database::Postgres { .. } => "BEGIN",
+        let turn = match self.write_gate() {
+            Some(gate) => {
+                let queued =
+                    tokio::time::timeout(WRITE_QUEUE_TIMEOUT, gate.clone().acquire_owned());
+                match queued.await {
+                    Ok(Ok(turn)) => Some(turn),
+                    _ => return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+                }
+            }
+            None => None,
         };
-        if let Err(e) = sqlx::query(begin).execute(&mut *connection).await {
+        let mut connection = self.pool().acquire().await?;
+        let begun = match self.database() {
+            Database::Sqlite { .. } => sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *connection)
+                .await
+                .map(drop),
+            Database::Postgres { .. } => sqlx::raw_sql(POSTGRES_BEGIN)
+                .execute(&mut *connection)
+                .await
+                .map(drop),
+        };
+        if let Err(e) = begun {
             connection.close_on_drop();
             return Err(e.into());
         }
         Ok(WriteTx {
             connection,
             is_open: true,
+            _turn: turn,
         })
     }
 }

@@ -254,3 +254,39 @@ async fn refresh_until_unanswered(
         refreshed += 1;
     }
 }
+
+/// A transaction stranded on PostgreSQL (its client gone without a word) holding a refresh
+/// token's row: a refresh of that token waits at most the lock timeout, then is a 503, and
+/// works once the row is free. It never hangs.
+#[tokio::test]
+async fn a_row_held_by_a_stranded_transaction_is_a_503_not_a_hang() {
+    let env = TestEnv::start(Backend::Postgres).await;
+    env.create_user("yves").await;
+    let client = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&client, "yves", "read").await;
+    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+    let refresh = first["refresh_token"].as_str().unwrap();
+
+    let pool = env.db.pool().await;
+    let mut stranded = pool.begin().await.unwrap();
+    sqlx::query("SELECT token_hash FROM refresh_tokens FOR UPDATE")
+        .execute(&mut *stranded)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        env.refresh(&client, refresh, None),
+    )
+    .await
+    .expect("the refresh is answered, not left hanging");
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    stranded.rollback().await.unwrap();
+    pool.close().await;
+    tokens(env.refresh(&client, refresh, None).await).await;
+}

@@ -14,6 +14,7 @@ on_both_databases!(
     reuse_after_the_successor_was_used_revokes_the_family,
     reuse_after_the_window_revokes_the_family,
     concurrent_refreshes_share_one_successor_across_replicas,
+    seals_past_the_longest_window_are_forgotten,
 );
 
 async fn tokens(response: reqwest::Response) -> Value {
@@ -81,9 +82,26 @@ async fn a_lost_response_is_retried_and_gets_the_same_successor(backend: Backend
         (400, "invalid_grant".into())
     );
     // The successor carries on the family.
+    assert_eq!(sealed_successors(&env).await, 1);
     let next = tokens(env.refresh(&client, &refresh_token_of(&first), None).await).await;
     assert_eq!(next["scope"], "read write");
     assert_eq!(live_refresh_tokens(&env).await, 1);
+    // Only the newest rotation keeps its sealed successor: no chain of seals leads from an
+    // old token to the live one.
+    assert_eq!(sealed_successors(&env).await, 1);
+}
+
+/// Rotated refresh tokens that still hold their successor, sealed, for a retry.
+async fn sealed_successors(env: &TestEnv) -> i64 {
+    let pool = env.db.pool().await;
+    let count = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE successor_sealed IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    count
 }
 
 async fn reuse_after_the_successor_was_used_revokes_the_family(backend: Backend) {
@@ -151,4 +169,24 @@ async fn concurrent_refreshes_share_one_successor_across_replicas(backend: Backe
     assert_eq!(successors.len(), 1, "one successor for every refresh");
     assert_eq!(live_refresh_tokens(env).await, 1);
     tokens(env.refresh(&client, &successors[0], None).await).await;
+}
+
+async fn seals_past_the_longest_window_are_forgotten(backend: Backend) {
+    let env = TestEnv::start_with(backend, &["--prune-interval-secs", "1"]).await;
+    let (client, r1) = first_refresh_token(&env, "pete").await;
+    tokens(env.refresh(&client, &r1, None).await).await;
+    assert_eq!(sealed_successors(&env).await, 1);
+    let pool = env.db.pool().await;
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = 1000 WHERE rotated_at IS NOT NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for _ in 0..50 {
+        if sealed_successors(&env).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the pruner did not forget a seal far past the retry window");
 }

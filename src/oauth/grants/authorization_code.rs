@@ -100,7 +100,7 @@ async fn redeem(
     };
     let mut response = issue_for_grant(ctx, tx, holder, audience, &scope, now).await?;
     if client.allows_grant(GrantType::RefreshToken) {
-        let token = new_refresh_token(ctx, tx, &record.grant_id, now, None).await?;
+        let token = new_refresh_token(ctx, tx, &record.grant_id, now).await?;
         response.refresh_token = Some(token.expose().to_owned());
     }
     Ok(response)

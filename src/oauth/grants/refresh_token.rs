@@ -102,9 +102,18 @@ async fn rotate(
             .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
         return retry(ctx, tx, client, request, &rotated, now).await;
     }
-    let idle_expires_at = (now + ctx.config.refresh_token_idle_secs).min(record.grant_expires_at);
-    tx.insert_refresh_token(&recorded.token_hash, &record.grant_id, now, idle_expires_at)
+    // Only the winner gets here: the token it rotated now holds the family's one seal.
+    tx.forget_older_successors(&record.grant_id, &token_hash)
         .await?;
+    store_refresh_token(
+        ctx,
+        tx,
+        &successor,
+        &record.grant_id,
+        now,
+        Some(record.grant_expires_at),
+    )
+    .await?;
     let mut response = issue_for_grant(ctx, tx, holder(&record), audience, &scope, now).await?;
     response.refresh_token = Some(successor.expose().to_owned());
     Ok(response)
@@ -162,21 +171,33 @@ fn holder(record: &RefreshRecord) -> GrantHolder<'_> {
     }
 }
 
-/// A new refresh token in the grant's family, stored in `tx`. It expires when idle too long,
-/// and never after the family's absolute end.
+/// A new refresh token in the grant's family, stored in `tx`.
 pub(super) async fn new_refresh_token(
     ctx: &AppContext,
     tx: &mut WriteTx,
     grant_id: &str,
     now: i64,
-    family_ends_at: Option<i64>,
 ) -> Result<Secret, Stop> {
     let token = Secret::new(random_base62(SECRET_CHARS));
+    store_refresh_token(ctx, tx, &token, grant_id, now, None).await?;
+    Ok(token)
+}
+
+/// Stores `token` in the grant's family. It expires when idle too long, and never after the
+/// family's absolute end.
+async fn store_refresh_token(
+    ctx: &AppContext,
+    tx: &mut WriteTx,
+    token: &Secret,
+    grant_id: &str,
+    now: i64,
+    family_ends_at: Option<i64>,
+) -> Result<(), Stop> {
     let mut idle_expires_at = now + ctx.config.refresh_token_idle_secs;
     if let Some(end) = family_ends_at {
         idle_expires_at = idle_expires_at.min(end);
     }
     tx.insert_refresh_token(&token.hash(), grant_id, now, idle_expires_at)
         .await?;
-    Ok(token)
+    Ok(())
 }
