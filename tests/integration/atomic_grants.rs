@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::flow::REDIRECT_URI;
+use crate::common::flow::{REDIRECT_URI, error, tokens};
 use crate::common::{Backend, TestEnv};
 use crate::on_both_databases;
 
@@ -14,17 +14,6 @@ on_both_databases!(
     a_used_code_replayed_without_proof_revokes_nothing,
     kill_9_under_refresh_load_destroys_no_family,
 );
-
-async fn tokens(response: reqwest::Response) -> Value {
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-async fn error(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (status, body["error"].as_str().unwrap().to_owned())
-}
 
 /// Makes every INSERT into `table` fail from now on, as a full disk would (on PostgreSQL
 /// with the disk-full SQLSTATE; SQLite triggers can only abort).

@@ -1,9 +1,9 @@
 //! The authorization-code flow with PKCE, refresh-token rotation and reuse detection.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::flow::{PASSWORD, REDIRECT_URI, browser, location_param};
+use crate::common::flow::{PASSWORD, REDIRECT_URI, browser, error, location_param, tokens};
 use crate::common::{Backend, Client, TestEnv, verify_access_token};
 use crate::on_both_databases;
 
@@ -19,17 +19,6 @@ on_both_databases!(
     consent_is_remembered_and_first_party_skips_it,
     refresh_tokens_expire_when_idle_and_at_the_family_end,
 );
-
-async fn tokens(response: reqwest::Response) -> Value {
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-async fn error(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (status, body["error"].as_str().unwrap().to_owned())
-}
 
 async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
     let env = TestEnv::start(backend).await;

@@ -74,16 +74,7 @@ async fn postgres_outage_is_temporarily_unavailable_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_answered_fast_and_recovered_from_fast() {
     let (env, mut proxy) = TestEnv::start_behind_proxy(&[]).await;
-    env.create_user("uma").await;
-    let spa = env.spa_client().await;
-    let (code, verifier) = env.authorization_code(&spa, "uma", "read").await;
-    let first: Value = env
-        .redeem(&spa, &code, &verifier)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let refresh_token = first["refresh_token"].as_str().unwrap().to_owned();
+    let (spa, refresh_token) = env.first_refresh_token("uma").await;
     let service = env.service_client().await;
     let client_credentials = [("grant_type", "client_credentials")];
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Backend, Client, TestEnv};
+use crate::common::flow::{error, tokens};
+use crate::common::{Backend, TestEnv};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -17,30 +18,8 @@ on_both_databases!(
     seals_past_the_longest_window_are_forgotten,
 );
 
-async fn tokens(response: reqwest::Response) -> Value {
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-async fn error(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (status, body["error"].as_str().unwrap().to_owned())
-}
-
 fn refresh_token_of(tokens: &Value) -> String {
     tokens["refresh_token"].as_str().unwrap().to_owned()
-}
-
-/// A signed-in user's first refresh token for a fresh SPA client.
-async fn first_refresh_token(env: &TestEnv, username: &str) -> (Client, String) {
-    env.create_user(username).await;
-    let client = env.spa_client().await;
-    let (code, verifier) = env
-        .authorization_code(&client, username, "read write")
-        .await;
-    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
-    (client, refresh_token_of(&first))
 }
 
 /// Refresh tokens of every family in the database that could still be exchanged.
@@ -59,7 +38,7 @@ async fn live_refresh_tokens(env: &TestEnv) -> i64 {
 
 async fn a_lost_response_is_retried_and_gets_the_same_successor(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let (client, r1) = first_refresh_token(&env, "lena").await;
+    let (client, r1) = env.first_refresh_token("lena").await;
 
     let first = tokens(env.refresh(&client, &r1, None).await).await;
     // The response was lost; the client sends the same request again.
@@ -106,7 +85,7 @@ async fn sealed_successors(env: &TestEnv) -> i64 {
 
 async fn reuse_after_the_successor_was_used_revokes_the_family(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let (client, r1) = first_refresh_token(&env, "mona").await;
+    let (client, r1) = env.first_refresh_token("mona").await;
     let second = tokens(env.refresh(&client, &r1, None).await).await;
     let third = tokens(env.refresh(&client, &refresh_token_of(&second), None).await).await;
     let access_token = third["access_token"].as_str().unwrap().to_owned();
@@ -126,7 +105,7 @@ async fn reuse_after_the_successor_was_used_revokes_the_family(backend: Backend)
 
 async fn reuse_after_the_window_revokes_the_family(backend: Backend) {
     let env = TestEnv::start_with(backend, &["--refresh-retry-window-secs", "1"]).await;
-    let (client, r1) = first_refresh_token(&env, "nils").await;
+    let (client, r1) = env.first_refresh_token("nils").await;
     let second = tokens(env.refresh(&client, &r1, None).await).await;
     // Whole seconds: the window has surely passed after two.
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -145,7 +124,7 @@ async fn reuse_after_the_window_revokes_the_family(backend: Backend) {
 async fn concurrent_refreshes_share_one_successor_across_replicas(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let replica = env.start_replica();
-    let (client, r1) = first_refresh_token(&env, "olga").await;
+    let (client, r1) = env.first_refresh_token("olga").await;
     let env = &env;
     let attempts = (0..50).map(|i| {
         let base = if i % 2 == 0 {
@@ -173,7 +152,7 @@ async fn concurrent_refreshes_share_one_successor_across_replicas(backend: Backe
 
 async fn seals_past_the_longest_window_are_forgotten(backend: Backend) {
     let env = TestEnv::start_with(backend, &["--prune-interval-secs", "1"]).await;
-    let (client, r1) = first_refresh_token(&env, "pete").await;
+    let (client, r1) = env.first_refresh_token("pete").await;
     tokens(env.refresh(&client, &r1, None).await).await;
     assert_eq!(sealed_successors(&env).await, 1);
     let pool = env.db.pool().await;

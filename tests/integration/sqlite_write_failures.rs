@@ -60,16 +60,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
     };
     let url = format!("sqlite://{}", disk.path().join("portcullis.db").display());
     let env = TestEnv::start_on(TestDb::existing(url), &[]);
-    env.create_user("vera").await;
-    let spa = env.spa_client().await;
-    let (code, verifier) = env.authorization_code(&spa, "vera", "read").await;
-    let first: Value = env
-        .redeem(&spa, &code, &verifier)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let refresh_token = first["refresh_token"].as_str().unwrap().to_owned();
+    let (spa, refresh_token) = env.first_refresh_token("vera").await;
     let created: Value = env
         .admin(Method::POST, "/admin/api-keys")
         .json(&json!({"name": "doomed", "scope": "read"}))
@@ -170,16 +161,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_by_another_process_is_temporarily_unavailable() {
     let env = TestEnv::start(crate::common::Backend::Sqlite).await;
-    env.create_user("walt").await;
-    let spa = env.spa_client().await;
-    let (code, verifier) = env.authorization_code(&spa, "walt", "read").await;
-    let first: Value = env
-        .redeem(&spa, &code, &verifier)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let refresh_token = first["refresh_token"].as_str().unwrap();
+    let (spa, refresh_token) = env.first_refresh_token("walt").await;
 
     let path = env.db.url.trim_start_matches("sqlite://").to_owned();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
@@ -192,7 +174,7 @@ async fn sqlite_locked_by_another_process_is_temporarily_unavailable() {
         connection.execute_batch("ROLLBACK").unwrap();
     });
     locked_rx.recv().unwrap();
-    let response = env.refresh(&spa, refresh_token, None).await;
+    let response = env.refresh(&spa, &refresh_token, None).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(
@@ -201,5 +183,5 @@ async fn sqlite_locked_by_another_process_is_temporarily_unavailable() {
     );
     release_tx.send(()).unwrap();
     holder.join().unwrap();
-    assert_eq!(env.refresh(&spa, refresh_token, None).await.status(), 200);
+    assert_eq!(env.refresh(&spa, &refresh_token, None).await.status(), 200);
 }

@@ -10,6 +10,19 @@ use super::{Client, TestEnv};
 pub const PASSWORD: &str = "correct horse battery";
 pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
 
+/// A token response's body; fails the test on anything but a 200.
+pub async fn tokens(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+/// An OAuth error response's status and `error` code.
+pub async fn error(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
 /// A browser: keeps cookies, does not follow redirects (the test reads each one).
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -244,6 +257,18 @@ impl TestEnv {
             ("redirect_uri", REDIRECT_URI),
         ];
         self.token(None, &form).await
+    }
+
+    /// A new user `username` signed in to a new SPA client with scope "read write"; returns
+    /// the client and the first refresh token.
+    pub async fn first_refresh_token(&self, username: &str) -> (Client, String) {
+        self.create_user(username).await;
+        let client = self.spa_client().await;
+        let (code, verifier) = self
+            .authorization_code(&client, username, "read write")
+            .await;
+        let first = tokens(self.redeem(&client, &code, &verifier).await).await;
+        (client, first["refresh_token"].as_str().unwrap().to_owned())
     }
 
     /// Refreshes as a public client.
