@@ -56,8 +56,10 @@ pub struct RefreshRecord {
     pub grant_expires_at: i64,
     /// When it was exchanged for its successor, if it was.
     pub rotated_at: Option<i64>,
-    /// What it was exchanged for (absent for tokens rotated before retries existed).
+    /// What it was exchanged for, while a retry may still get it.
     pub successor: Option<Successor>,
+    /// The token it succeeded, if it was issued by a refresh.
+    pub predecessor_hash: Option<String>,
     pub grant_revoked: bool,
     pub user_disabled: bool,
 }
@@ -225,37 +227,33 @@ impl WriteTx {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Forgets the sealed successors of the family's other rotated tokens: once a successor
-    /// has been used, no retry may get it again, and a chain of seals must never lead from an
-    /// old token (leaked from a log, say) to the live one.
-    pub async fn forget_older_successors(
-        &mut self,
-        grant_id: &str,
-        rotated_hash: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE refresh_tokens SET successor_sealed = NULL \
-             WHERE grant_id = $1 AND token_hash <> $2 AND successor_sealed IS NOT NULL",
-        )
-        .bind(grant_id)
-        .bind(rotated_hash)
-        .execute(&mut **self)
-        .await?;
+    /// Forgets what a rotated token sealed for a retry: once its successor has been used, no
+    /// retry may get it again, and a chain of seals must never lead from an old token (leaked
+    /// from a log, say) to the live one.
+    pub async fn forget_sealed_successor(&mut self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut **self)
+            .await?;
         Ok(())
     }
 
+    /// Stores a refresh token; `predecessor_hash` names the token it succeeds, if any.
     pub async fn insert_refresh_token(
         &mut self,
         token_hash: &str,
         grant_id: &str,
+        predecessor_hash: Option<&str>,
         now: i64,
         idle_expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO refresh_tokens (token_hash, grant_id, predecessor_hash, created_at, idle_expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(grant_id)
+        .bind(predecessor_hash)
         .bind(now)
         .bind(idle_expires_at)
         .execute(&mut **self)
@@ -302,7 +300,8 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
 ) -> Result<Option<RefreshRecord>, StoreError> {
     let row = sqlx::query(
         "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
-                r.rotated_at, g.revoked_at, u.disabled_at, r.created_at, r.successor_hash, r.successor_sealed \
+                r.rotated_at, g.revoked_at, u.disabled_at, r.created_at, r.successor_hash, r.successor_sealed, \
+                r.predecessor_hash \
          FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
          WHERE r.token_hash = $1",
     )
@@ -326,5 +325,6 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
         successor: successor_hash
             .zip(successor_sealed)
             .map(|(token_hash, sealed)| Successor { token_hash, sealed }),
+        predecessor_hash: row.try_get(12)?,
     }))
 }

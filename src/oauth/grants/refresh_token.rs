@@ -102,18 +102,17 @@ async fn rotate(
             .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
         return retry(ctx, tx, client, request, &rotated, now).await;
     }
-    // Only the winner gets here: the token it rotated now holds the family's one seal.
-    tx.forget_older_successors(&record.grant_id, &token_hash)
-        .await?;
-    store_refresh_token(
-        ctx,
-        tx,
-        &successor,
-        &record.grant_id,
-        now,
-        Some(record.grant_expires_at),
-    )
-    .await?;
+    // Only the winner gets here: the token it rotated now holds the family's one seal, and
+    // the predecessor's successor (this token) has been used.
+    if let Some(predecessor_hash) = &record.predecessor_hash {
+        tx.forget_sealed_successor(predecessor_hash).await?;
+    }
+    let family = Family {
+        grant_id: &record.grant_id,
+        predecessor_hash: Some(&token_hash),
+        ends_at: Some(record.grant_expires_at),
+    };
+    store_refresh_token(ctx, tx, &successor, family, now).await?;
     let mut response = issue_for_grant(ctx, tx, holder(&record), audience, &scope, now).await?;
     response.refresh_token = Some(successor.expose().to_owned());
     Ok(response)
@@ -179,25 +178,44 @@ pub(super) async fn new_refresh_token(
     now: i64,
 ) -> Result<Secret, Stop> {
     let token = Secret::new(random_base62(SECRET_CHARS));
-    store_refresh_token(ctx, tx, &token, grant_id, now, None).await?;
+    let family = Family {
+        grant_id,
+        predecessor_hash: None,
+        ends_at: None,
+    };
+    store_refresh_token(ctx, tx, &token, family, now).await?;
     Ok(token)
 }
 
-/// Stores `token` in the grant's family. It expires when idle too long, and never after the
-/// family's absolute end.
+/// Where a new refresh token belongs.
+struct Family<'a> {
+    grant_id: &'a str,
+    /// The token it succeeds, if any.
+    predecessor_hash: Option<&'a str>,
+    /// The family's absolute end, if it is known here.
+    ends_at: Option<i64>,
+}
+
+/// Stores `token` in its family. It expires when idle too long, and never after the family's
+/// absolute end.
 async fn store_refresh_token(
     ctx: &AppContext,
     tx: &mut WriteTx,
     token: &Secret,
-    grant_id: &str,
+    family: Family<'_>,
     now: i64,
-    family_ends_at: Option<i64>,
 ) -> Result<(), Stop> {
     let mut idle_expires_at = now + ctx.config.refresh_token_idle_secs;
-    if let Some(end) = family_ends_at {
+    if let Some(end) = family.ends_at {
         idle_expires_at = idle_expires_at.min(end);
     }
-    tx.insert_refresh_token(&token.hash(), grant_id, now, idle_expires_at)
-        .await?;
+    tx.insert_refresh_token(
+        &token.hash(),
+        family.grant_id,
+        family.predecessor_hash,
+        now,
+        idle_expires_at,
+    )
+    .await?;
     Ok(())
 }
