@@ -107,6 +107,17 @@ async fn postgres_outage_is_answered_fast_and_recovered_from_fast() {
             assert_eq!(response.status(), 503);
             assert_eq!(response.headers()["retry-after"], "1");
         }
+        // A person in the browser gets a page that says to retry.
+        let (authorize_url, _) = env.authorize_url(&spa, "read", "s");
+        let page = timed(async { env.http.get(&authorize_url).send().await.unwrap() }).await;
+        assert_eq!(page.status(), 503);
+        assert_eq!(page.headers()["retry-after"], "1");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
 
     proxy.restore().await;
@@ -122,6 +133,7 @@ async fn postgres_outage_is_answered_fast_and_recovered_from_fast() {
     }
     assert_eq!(status, 200);
     let recovery = restored.elapsed();
+    eprintln!("recovered after {recovery:?}");
     assert!(
         recovery < Duration::from_millis(2500),
         "recovered after {recovery:?}"
@@ -137,6 +149,7 @@ async fn timed(request: impl Future<Output = reqwest::Response>) -> reqwest::Res
     let started = Instant::now();
     let answer = request.await;
     let took = started.elapsed();
+    eprintln!("answered {} after {took:?}", answer.status());
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     answer
 }
