@@ -326,12 +326,14 @@ impl KeyStore {
     }
 
     /// The claims of an unexpired access token signed by one of this server's published keys
-    /// with `iss` = `issuer`; None for anything else.
+    /// with `iss` = `issuer`; None for anything else. No leeway: the clock that set `exp` is
+    /// this one, so a token is expired from its `exp` on (RFC 7519 §4.1.4), not a minute later.
     pub fn verify_access_token(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
         let set = self.snapshot();
-        let statuses = set.statuses(unix_now(), self.token_ttl_secs);
+        let now = unix_now();
+        let statuses = set.statuses(now, self.token_ttl_secs);
         let key = set
             .keys
             .iter()
@@ -342,9 +344,14 @@ impl KeyStore {
         validation.validate_aud = false;
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<serde_json::Value>(token, key.key.decoding_key(), &validation)
-            .ok()
-            .map(|data| data.claims)
+        validation.leeway = 0;
+        let claims =
+            jsonwebtoken::decode::<serde_json::Value>(token, key.key.decoding_key(), &validation)
+                .ok()?
+                .claims;
+        // The library accepts a token in the second of its `exp`; RFC 7519 does not.
+        claims["exp"].as_i64().filter(|&exp| now < exp)?;
+        Some(claims)
     }
 
     /// Rescans the directory every [`RELOAD_INTERVAL`] so that keys made by the CLI or another

@@ -8,7 +8,8 @@ use crate::on_both_databases;
 
 on_both_databases!(
     introspection_reports_active_tokens_and_honours_revocation,
-    introspection_callers_must_authenticate
+    introspection_callers_must_authenticate,
+    expired_access_tokens_are_inactive_at_once,
 );
 
 async fn introspect(env: &TestEnv, caller: &Client, token: &str) -> Value {
@@ -147,4 +148,20 @@ async fn introspection_callers_must_authenticate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// An access token is inactive from its `exp` on, not a minute later (no leeway for tokens
+/// this server signed itself).
+async fn expired_access_tokens_are_inactive_at_once(backend: Backend) {
+    let env = TestEnv::start_with(backend, &["--access-token-ttl-secs", "1"]).await;
+    let service = env.service_client().await;
+    let response = env
+        .token(Some(&service), &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(response.status(), 200);
+    let token: Value = response.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    // Whole seconds: at most two from issue, the token's `exp` has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(env.introspect(token).await, json!({"active": false}));
 }
