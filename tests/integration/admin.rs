@@ -11,6 +11,7 @@ on_both_databases!(
     clients_can_be_managed,
     invalid_admin_input_gets_the_admin_error_shape,
     client_secrets_can_be_rotated,
+    every_admin_response_is_never_cached,
 );
 
 fn assert_admin_error(body: &Value, code: &str) {
@@ -295,4 +296,44 @@ async fn client_secrets_can_be_rotated(backend: Backend) {
             .status(),
         200
     );
+}
+
+/// Admin responses carry secrets and private data: none may be cached, successes included.
+async fn every_admin_response_is_never_cached(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let created = env
+        .admin(Method::POST, "/admin/clients")
+        .json(&json!({"client_name": "c", "grant_types": ["client_credentials"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let client: Value = created.json().await.unwrap();
+    let id = client["client_id"].as_str().unwrap();
+    let requests = [
+        (Method::POST, format!("/admin/clients/{id}/secret"), None),
+        (
+            Method::POST,
+            "/admin/api-keys".to_owned(),
+            Some(json!({"name": "k"})),
+        ),
+        (Method::GET, "/admin/clients".to_owned(), None),
+        (Method::GET, "/admin/users".to_owned(), None),
+        (Method::GET, "/admin/signing-keys".to_owned(), None),
+        (Method::DELETE, format!("/admin/clients/{id}"), None),
+    ];
+    for (method, path, body) in requests {
+        let mut request = env.admin(method.clone(), &path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{method} {path}");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "no-store",
+            "{method} {path}"
+        );
+    }
 }

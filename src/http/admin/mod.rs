@@ -8,6 +8,8 @@ mod signing_keys;
 mod users;
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::AppState;
@@ -51,6 +53,16 @@ pub fn router() -> Router<AppState> {
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(never_cached))
+}
+
+/// Admin responses carry secrets (a new client secret, a new API key) and private data:
+/// no cache, shared or private, may keep any of them (RFC 9111 §5.2.2.5).
+async fn never_cached(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn not_found() -> AdminError {
