@@ -163,7 +163,9 @@ pub async fn submit(
                 .await
                 .map_err(unavailable)?;
         }
-        tracing::info!(%username, address = %peer.ip(), "failed sign-in");
+        // Debug-formatted: what someone typed is escaped, so CR, LF or ESC in it cannot forge
+        // log lines or drive a terminal.
+        tracing::info!(username = ?username, address = %peer.ip(), "failed sign-in");
         return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     };
     store

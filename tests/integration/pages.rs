@@ -13,6 +13,7 @@ on_both_databases!(
     sessions_expire_when_idle_and_at_their_absolute_end,
     cookies_are_secure_behind_an_https_issuer,
     failed_sign_ins_are_throttled_per_address,
+    attempted_usernames_cannot_forge_log_lines,
 );
 
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
@@ -294,4 +295,22 @@ async fn failed_sign_ins_are_throttled_per_address(backend: Backend) {
     }
     let response = env.sign_in(&browser, &url, "vic", PASSWORD).await;
     assert_eq!(response.status(), 429);
+}
+
+/// What someone types as a username never reaches the log raw: CR, LF and ESC in it cannot
+/// forge a log line or drive a terminal.
+async fn attempted_usernames_cannot_forge_log_lines(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let client = env.spa_client().await;
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    let forged = "mallory\r\n2026-01-01T00:00:00Z  INFO portcullis: FORGED signed in\u{1b}[2J";
+    let response = env.sign_in(&browser(), &url, forged, "wrong").await;
+    assert_eq!(response.status(), 401);
+    let logs = env.server.logs();
+    assert!(logs.contains("failed sign-in"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "an ESC byte reached the log");
+    assert!(
+        !logs.lines().any(|line| line.starts_with("2026-01-01")),
+        "a forged line reached the log:\n{logs}"
+    );
 }
