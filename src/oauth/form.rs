@@ -14,18 +14,19 @@ impl OAuthForm {
     /// parameter must not appear more than once (RFC 8707 §2 lets `resource` repeat).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let mut form = Self::default();
+        // Every name sent, empty or not: `scope=a&scope=` repeats `scope` too.
+        let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(body) {
+            if name != "resource" && !seen.insert(name.clone()) {
+                return Err(format!("parameter {name:?} is repeated"));
+            }
             if value.is_empty() {
                 continue;
             }
             if name == "resource" {
                 form.resources.push(value.into_owned());
-            } else if form
-                .params
-                .insert(name.clone().into_owned(), value.into_owned())
-                .is_some()
-            {
-                return Err(format!("parameter {name:?} is repeated"));
+            } else {
+                form.params.insert(name.into_owned(), value.into_owned());
             }
         }
         Ok(form)
@@ -52,6 +53,9 @@ mod tests {
         assert_eq!(form.get("scope"), None);
         assert_eq!(form.resources(), ["a", "b"]);
         assert!(OAuthForm::parse(b"scope=a&scope=b").is_err());
+        // RFC 6749 §3.1: an empty copy is a repeat as well.
+        assert!(OAuthForm::parse(b"scope=a&scope=").is_err());
+        assert!(OAuthForm::parse(b"scope=&scope=a").is_err());
     }
 
     #[test]
