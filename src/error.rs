@@ -123,6 +123,8 @@ impl From<StoreError> for OAuthError {
         if let StoreError::Unavailable(_) = e {
             tracing::warn!(error = %e, "database unavailable");
             Self::temporarily_unavailable()
+        } else if let StoreError::InvalidText(_) = e {
+            Self::invalid_request("a parameter has characters that are not allowed")
         } else {
             tracing::error!(error = %e, "database error");
             Self::server_error()
@@ -213,6 +215,9 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::conflict("a resource with this identity already exists"),
+            StoreError::InvalidText(_) => {
+                Self::invalid_input("the input has characters that are not allowed")
+            }
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::new(

@@ -128,6 +128,12 @@ pub async fn submit(
         ));
     }
 
+    // No username has one (see users.rs); refused before the database sees it.
+    if username.chars().any(char::is_control) {
+        tracing::info!(address = %peer.ip(), "failed sign-in: a control character in the username");
+        return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
+    }
+
     let now = unix_now();
     let user_key = format!("user:{}", username.to_lowercase());
     let address_key = format!("ip:{}", peer.ip());
@@ -236,6 +242,13 @@ pub fn see_other(location: &str) -> Response {
 /// A database outage on a page: a 503 page that says to retry, nothing lost.
 pub fn unavailable(e: StoreError) -> Response {
     let status = match e {
+        StoreError::InvalidText(_) => {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The request has characters that are not allowed.",
+            );
+        }
         StoreError::Unavailable(_) => {
             tracing::warn!(error = %e, "database unavailable");
             StatusCode::SERVICE_UNAVAILABLE

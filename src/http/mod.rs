@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod authorize;
 mod body;
+mod control_characters;
 mod discovery;
 mod extract;
 mod health;
@@ -70,6 +71,9 @@ pub fn router(state: AppState) -> Router {
             body::read_whole,
         ))
         .layer(middleware::from_fn(rejections::in_api_error_shape))
+        .layer(middleware::from_fn(
+            control_characters::refuse_in_identifiers,
+        ))
         .with_state(state)
 }
 

@@ -137,10 +137,12 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     let id = form_urldecode(id)?;
-    if id.is_empty() {
+    let secret = form_urldecode(secret)?;
+    // RFC 6749 Appendix A: ids and secrets are visible ASCII; control characters never match.
+    if id.is_empty() || id.chars().chain(secret.chars()).any(char::is_control) {
         return None;
     }
-    Some((id, form_urldecode(secret)?))
+    Some((id, secret))
 }
 
 fn form_urldecode(text: &str) -> Option<String> {

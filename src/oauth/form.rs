@@ -12,11 +12,16 @@ pub struct OAuthForm {
 impl OAuthForm {
     /// RFC 6749 §3.1: parameters sent without a value are treated as omitted; §3.2: a
     /// parameter must not appear more than once (RFC 8707 §2 lets `resource` repeat).
+    /// Control characters appear in no OAuth parameter (RFC 6749 Appendix A): refused here,
+    /// before any of them reaches a query.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let mut form = Self::default();
         // Every name sent, empty or not: `scope=a&scope=` repeats `scope` too.
         let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(body) {
+            if name.chars().chain(value.chars()).any(char::is_control) {
+                return Err(format!("parameter {name:?} has a control character"));
+            }
             if name != "resource" && !seen.insert(name.clone()) {
                 return Err(format!("parameter {name:?} is repeated"));
             }
@@ -56,6 +61,14 @@ mod tests {
         // RFC 6749 §3.1: an empty copy is a repeat as well.
         assert!(OAuthForm::parse(b"scope=a&scope=").is_err());
         assert!(OAuthForm::parse(b"scope=&scope=a").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert!(OAuthForm::parse(b"client_id=a%00b").is_err());
+        assert!(OAuthForm::parse(b"state=a%0Ab").is_err());
+        assert!(OAuthForm::parse(b"x%7F=1").is_err());
+        assert!(OAuthForm::parse(b"state=caf%C3%A9").is_ok());
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("already exists")]
     Conflict,
+    /// Text the database cannot hold (PostgreSQL refuses NUL): the request's input is wrong.
+    /// Identifiers are checked for control characters before any query; this is the net
+    /// under those checks.
+    #[error("text the database cannot hold: {0}")]
+    InvalidText(#[source] sqlx::Error),
     #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
     #[error("migration failed: {0}")]
@@ -64,6 +69,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if is_invalid_text(db.as_ref()) => Self::InvalidText(e),
             sqlx::Error::Database(db) if cannot_write_now(db.as_ref()) => Self::Unavailable(e),
             _ => Self::Internal(e),
         }
@@ -89,6 +95,13 @@ fn cannot_write_now(error: &dyn sqlx::error::DatabaseError) -> bool {
         .code()
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(sqlite_cannot_write_now)
+}
+
+/// PostgreSQL's 22021 (a NUL byte, or bytes not valid UTF-8) and 22P05.
+fn is_invalid_text(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|postgres| matches!(postgres.code(), "22021" | "22P05"))
 }
 
 fn sqlite_cannot_write_now(extended_code: i32) -> bool {

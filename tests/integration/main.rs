@@ -11,6 +11,7 @@ mod cli;
 mod code_flow;
 mod discovery;
 mod health;
+mod hostile_input;
 mod introspection;
 mod keys;
 mod oauth2_crate;
