@@ -2,9 +2,11 @@
 //!
 //! Each hash costs ~19 MiB and tens of milliseconds of one core, so at most one runs per core
 //! at a time: a burst of sign-ins queues here instead of stalling token issuance or exhausting
-//! memory through the blocking pool.
+//! memory through the blocking pool. The queue for sign-ins is short: past it a sign-in is
+//! refused at once, so that a burst cannot delay a real person's sign-in by seconds.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -14,8 +16,13 @@ use tokio::sync::Semaphore;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-static HASHING_SLOTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static CORES: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+static HASHING_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*CORES));
+/// Sign-in checks hashing or waiting to, across the process.
+static SIGN_INS_IN_LINE: AtomicUsize = AtomicUsize::new(0);
+/// Sign-in checks that may wait per core: a few hashes' time (tens of milliseconds each).
+const SIGN_INS_WAITING_PER_CORE: usize = 4;
 
 /// Verified against when the username is unknown, so that the answer takes as long either way.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
@@ -33,6 +40,9 @@ pub enum PasswordError {
     TooLong,
     #[error("password hashing failed")]
     Hashing,
+    /// Too many sign-ins are being checked right now: try again in a moment.
+    #[error("too many sign-ins at once")]
+    Busy,
 }
 
 /// Checks a new password's length.
@@ -59,12 +69,17 @@ pub async fn hash_password(password: String) -> Result<String, PasswordError> {
 }
 
 /// Does `password` match `stored`? With `stored` absent (no such user) the same work is done
-/// against a dummy hash and the answer is no.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+/// against a dummy hash and the answer is no. `Busy` when the queue of sign-ins is full.
+pub async fn verify_password(
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
-        return false;
+        return Ok(false);
     }
-    run_limited(move || {
+    let limit = *CORES * (1 + SIGN_INS_WAITING_PER_CORE);
+    let _in_line = InLine::join(&SIGN_INS_IN_LINE, limit).ok_or(PasswordError::Busy)?;
+    let matched = run_limited(move || {
         let is_real = stored.is_some();
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let matches = Argon2::default()
@@ -72,8 +87,25 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
             .is_ok();
         Ok::<bool, PasswordError>(matches && is_real)
     })
-    .await
-    .unwrap_or(false)
+    .await;
+    Ok(matched.unwrap_or(false))
+}
+
+/// A place in a line of at most `limit`, given up when dropped.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl<'a> InLine<'a> {
+    fn join(line: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        let ahead = line.fetch_add(1, Ordering::AcqRel);
+        let place = Self(line);
+        (ahead < limit).then_some(place)
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 async fn run_limited<T: Send + 'static>(
@@ -96,9 +128,35 @@ mod tests {
     async fn hashes_verify_and_unknown_users_never_match() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
-        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
-        assert!(!verify_password("portcullis-dummy-password".into(), None).await);
+        assert!(
+            verify_password("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("wrong horse".into(), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("portcullis-dummy-password".into(), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn the_line_of_sign_ins_is_short() {
+        let line = AtomicUsize::new(0);
+        let places: Vec<_> = (0..3).map(|_| InLine::join(&line, 3)).collect();
+        assert!(places.iter().all(Option::is_some));
+        assert!(
+            InLine::join(&line, 3).is_none(),
+            "the fourth is refused at once"
+        );
+        drop(places);
+        assert_eq!(line.load(Ordering::Acquire), 0, "places are given back");
+        assert!(InLine::join(&line, 3).is_some());
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use crate::passwords;
 use crate::store::StoreError;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+const BUSY: &str = "Too many people are signing in right now. Please try again in a moment.";
 const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
 
 /// Where a sign-in may continue to: only back into an authorization request on this server, or
@@ -137,19 +138,22 @@ pub async fn submit(
     let now = unix_now();
     let user_key = format!("user:{}", username.to_lowercase());
     let address_key = format!("ip:{}", peer.ip());
-    let window_start = now - LOGIN_WINDOW_SECS;
     let store = &state.store;
-    let throttled = store
-        .login_failures(&user_key, window_start)
+    // Reserved before the password is checked, each attempt in one statement, so that however
+    // many arrive at once no more than the limit are checked; while locked, even the right
+    // password is refused.
+    let address_attempts = store
+        .reserve_login_attempt(&address_key, now, LOGIN_WINDOW_SECS)
         .await
-        .map_err(unavailable)?
-        >= MAX_LOGIN_FAILURES_PER_USERNAME
-        || store
-            .login_failures(&address_key, window_start)
-            .await
-            .map_err(unavailable)?
-            >= MAX_LOGIN_FAILURES_PER_ADDRESS;
-    if throttled {
+        .map_err(unavailable)?;
+    if address_attempts > MAX_LOGIN_FAILURES_PER_ADDRESS {
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
+    }
+    let username_attempts = store
+        .reserve_login_attempt(&user_key, now, LOGIN_WINDOW_SECS)
+        .await
+        .map_err(unavailable)?;
+    if username_attempts > MAX_LOGIN_FAILURES_PER_USERNAME {
         return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
     }
 
@@ -161,14 +165,17 @@ pub async fn submit(
         Some((user, hash)) if !user.is_disabled() => (Some(user), Some(hash)),
         _ => (None, None),
     };
-    let valid = passwords::verify_password(password, hash).await;
-    let Some(user) = user.filter(|_| valid) else {
+    let Ok(valid) = passwords::verify_password(password, hash).await else {
+        // Too many sign-ins being checked at once: this one was not checked at all.
         for key in [&user_key, &address_key] {
             store
-                .record_login_failure(key, now, LOGIN_WINDOW_SECS)
+                .release_login_attempt(key)
                 .await
                 .map_err(unavailable)?;
         }
+        return Ok(again(StatusCode::SERVICE_UNAVAILABLE, BUSY));
+    };
+    let Some(user) = user.filter(|_| valid) else {
         // Debug-formatted: what someone typed is escaped, so CR, LF or ESC in it cannot forge
         // log lines or drive a terminal.
         tracing::info!(username = ?username, address = %peer.ip(), "failed sign-in");
@@ -176,6 +183,10 @@ pub async fn submit(
     };
     store
         .clear_login_failures(&user_key)
+        .await
+        .map_err(unavailable)?;
+    store
+        .release_login_attempt(&address_key)
         .await
         .map_err(unavailable)?;
     let session_cookie = pages::start_session(&state, &user)

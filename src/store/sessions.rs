@@ -103,34 +103,37 @@ impl Store {
         Ok(())
     }
 
-    /// Failures recorded for `key` in the window that started after `window_start`.
-    pub async fn login_failures(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT failures FROM login_failures WHERE throttle_key = $1 AND window_start > $2",
-        )
-        .bind(key)
-        .bind(window_start)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
-    }
-
-    /// Counts one failure for `key`, starting a new window when the old one is over.
-    pub async fn record_login_failure(
+    /// Counts one sign-in attempt for `key` in its window (a new window when the old one is
+    /// over) and returns the count, in one statement: of concurrent attempts each gets its own
+    /// number, so no more than the limit are ever checked. An attempt that turns out right gives
+    /// its place back (`release_login_attempt`); a wrong one stays counted as a failure.
+    pub async fn reserve_login_attempt(
         &self,
         key: &str,
         now: i64,
         window_secs: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<i64, StoreError> {
+        let attempts = sqlx::query_scalar(
             "INSERT INTO login_failures (throttle_key, window_start, failures) VALUES ($1, $2, 1) \
              ON CONFLICT (throttle_key) DO UPDATE SET \
                failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
-               window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE $2 END",
+               window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE $2 END \
+             RETURNING failures",
         )
         .bind(key)
         .bind(now)
         .bind(now - window_secs)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(attempts)
+    }
+
+    /// Gives back an attempt that was right.
+    pub async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_failures SET failures = failures - 1 WHERE throttle_key = $1 AND failures > 0",
+        )
+        .bind(key)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -14,6 +14,7 @@ on_both_databases!(
     cookies_are_secure_behind_an_https_issuer,
     failed_sign_ins_are_throttled_per_address,
     attempted_usernames_cannot_forge_log_lines,
+    a_burst_of_guesses_checks_no_more_than_the_limit,
 );
 
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
@@ -312,5 +313,55 @@ async fn attempted_usernames_cannot_forge_log_lines(backend: Backend) {
     assert!(
         !logs.lines().any(|line| line.starts_with("2026-01-01")),
         "a forged line reached the log:\n{logs}"
+    );
+}
+
+/// A burst of guesses for one username, the right password among them: no more than the limit
+/// (5) are ever checked, however concurrent, so the right one, sent late, does not get in.
+async fn a_burst_of_guesses_checks_no_more_than_the_limit(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("quincy").await;
+    let browser = browser();
+    let page = browser
+        .get(env.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf");
+    let guesses = (0..40).map(|i| {
+        let password = if i == 37 {
+            PASSWORD.to_owned()
+        } else {
+            format!("guess {i}")
+        };
+        let (browser, csrf, url) = (&browser, &csrf, env.url("/login"));
+        async move {
+            let form = [
+                ("username", "quincy"),
+                ("password", password.as_str()),
+                ("csrf", csrf.as_str()),
+                ("continue", ""),
+            ];
+            let response = browser.post(url).form(&form).send().await.unwrap();
+            response.status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429)),
+        "{statuses:?}"
+    );
+    // Locked: even the right password, alone, is refused.
+    let (url, _) = env.authorize_url(&env.spa_client().await, "read", "s");
+    assert_eq!(
+        env.sign_in(&browser, &url, "quincy", PASSWORD)
+            .await
+            .status(),
+        429
     );
 }
