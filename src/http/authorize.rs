@@ -138,7 +138,8 @@ async fn handle(
                 .store
                 .find_consent(&user.id, &client.id)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)?
+                .unwrap_or_default();
             allowed.extend(&request.scope);
             state
                 .store
@@ -152,7 +153,12 @@ async fn handle(
                 .find_consent(&user.id, &client.id)
                 .await
                 .map_err(unavailable)?;
-            if !client.skip_consent && !request.scope.is_subset_of(&consented) {
+            // Asked unless this person consented to this client before, to all of this
+            // scope: an empty scope is no reason to skip it (it still gives the client who
+            // the person is, and a refresh token).
+            let has_consented =
+                consented.is_some_and(|consented| request.scope.is_subset_of(&consented));
+            if !client.skip_consent && !has_consented {
                 return Ok(consent_page(
                     state, headers, &client, &user, &request, query,
                 ));

@@ -119,7 +119,8 @@ pub fn validate(
             ));
         }
     };
-    let scope = match form.get("scope") {
+    // A blank scope (`scope=%20`) is treated as omitted, like an empty one (RFC 6749 §3.1).
+    let scope = match form.get("scope").filter(|text| !text.trim().is_empty()) {
         None => client.scope.clone(),
         Some(text) => Scope::parse(text).map_err(|e| fail("invalid_scope", &e.0))?,
     };

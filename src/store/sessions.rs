@@ -70,17 +70,20 @@ impl Store {
         Ok(())
     }
 
-    /// The scope a user has already allowed a client.
-    pub async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Scope, StoreError> {
+    /// What `user_id` has consented to for `client_id`; None when they never have (which is
+    /// not the same as having consented to an empty scope).
+    pub async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Scope>, StoreError> {
         let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
             .fetch_optional(self.pool())
             .await?;
         let scope: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
-        Ok(scope
-            .and_then(|s| Scope::parse(&s).ok())
-            .unwrap_or_default())
+        Ok(scope.map(|s| Scope::parse(&s).unwrap_or_default()))
     }
 
     pub async fn save_consent(

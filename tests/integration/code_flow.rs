@@ -18,6 +18,7 @@ on_both_databases!(
     disabled_and_deleted_users_lose_access,
     consent_is_remembered_and_first_party_skips_it,
     refresh_tokens_expire_when_idle_and_at_the_family_end,
+    a_blank_scope_still_asks_for_consent,
 );
 
 async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
@@ -464,4 +465,38 @@ async fn refresh_tokens_expire_when_idle_and_at_the_family_end(backend: Backend)
         );
     }
     pool.close().await;
+}
+
+/// An empty or blank scope is no reason to skip consent: the client still learns who the
+/// person is and gets a refresh token. Asked once; remembered after.
+async fn a_blank_scope_still_asks_for_consent(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("kate").await;
+    let browser = browser();
+    let scopeless = Client::from_created(
+        &env.create_client(json!({
+            "client_name": "No Scopes",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "",
+        }))
+        .await,
+    );
+    let scoped = env.spa_client().await;
+    for (client, scope) in [(&scoped, " "), (&scopeless, "")] {
+        let (url, _) = env.authorize_url(client, scope, "a");
+        if client.id == scoped.id {
+            env.sign_in(&browser, &url, "kate", PASSWORD).await;
+        }
+        let page = browser.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200, "consent is asked for {scope:?}");
+        let redirect = env.consent(&browser, &url, "allow").await;
+        assert!(location_param(&redirect, "code").is_some());
+        // Remembered: straight back the next time, blank or not.
+        for scope in ["", " "] {
+            let (again, _) = env.authorize_url(client, scope, "b");
+            assert_eq!(browser.get(&again).send().await.unwrap().status(), 302);
+        }
+    }
 }
