@@ -20,6 +20,9 @@ pub const DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS: i64 = 90 * 86_400;
 pub const DEFAULT_REFRESH_RETRY_WINDOW_SECS: i64 = 10;
 /// Longest retry window allowed: it is for retries, not for keeping rotated tokens alive.
 pub const MAX_REFRESH_RETRY_WINDOW_SECS: i64 = 300;
+/// Default longest lifetime of a personal key made on the account page: a key minted by a
+/// stolen session must not live for ever.
+pub const DEFAULT_PERSONAL_KEY_MAX_LIFETIME_DAYS: i64 = 365;
 /// Lifetime of an authorization code: RFC 6749 §4.1.2 recommends at most 10 minutes; a
 /// minute is plenty for a redirect and keeps stolen codes short-lived.
 pub const CODE_TTL_SECS: i64 = 60;
@@ -88,6 +91,8 @@ pub struct Config {
     /// Within this many seconds of a rotation, the rotated refresh token gets the same
     /// successor again instead of counting as reuse; 0 for strict reuse detection.
     pub refresh_retry_window_secs: i64,
+    /// Longest lifetime of a key a person makes on the account page, in days; 0 for none.
+    pub personal_key_max_lifetime_days: i64,
     /// Scopes a user may give their own personal keys on the account page.
     pub personal_key_scopes: crate::oauth::scope::Scope,
     /// Lifetime of scoped tenant tokens, in seconds.
@@ -117,6 +122,23 @@ pub struct HttpLimits {
 }
 
 impl Config {
+    /// The expiries the account page offers, in days (None: never), longest allowed last.
+    pub fn personal_key_expiry_choices(&self) -> Vec<Option<i64>> {
+        let max = self.personal_key_max_lifetime_days;
+        if max == 0 {
+            return vec![Some(30), Some(90), Some(365), None];
+        }
+        let mut choices: Vec<Option<i64>> = [30, 90, 365]
+            .into_iter()
+            .filter(|days| *days <= max)
+            .map(Some)
+            .collect();
+        if !choices.contains(&Some(max)) {
+            choices.push(Some(max));
+        }
+        choices
+    }
+
     /// An absolute URL of this server's endpoint `path` (which starts with `/`).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)

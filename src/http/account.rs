@@ -54,13 +54,14 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         )
         .await;
     }
-    let expires_at = match expires_in_days.as_str() {
-        "" => None,
-        "30" | "90" | "365" => expires_in_days
-            .parse::<i64>()
-            .ok()
-            .map(|days| unix_now() + days * 86_400),
-        _ => {
+    let chosen = match expires_in_days.as_str() {
+        "" => Some(None),
+        days => days.parse::<i64>().ok().map(Some),
+    };
+    let expires_at = match chosen.filter(|c| state.config.personal_key_expiry_choices().contains(c))
+    {
+        Some(days) => days.map(|days| unix_now() + days * 86_400),
+        None => {
             return render(
                 &state,
                 &headers,
@@ -196,6 +197,16 @@ async fn render(
             is_active: k.is_usable(now),
         })
         .collect();
+    let expiry_choices = state
+        .config
+        .personal_key_expiry_choices()
+        .into_iter()
+        .map(|days| match days {
+            None => (String::new(), "never".to_owned()),
+            Some(365) => ("365".to_owned(), "in a year".to_owned()),
+            Some(days) => (days.to_string(), format!("in {days} days")),
+        })
+        .collect();
     let scopes = state
         .config
         .personal_key_scopes
@@ -209,6 +220,7 @@ async fn render(
         error,
         csrf: &csrf,
         scopes,
+        expiry_choices,
         keys: rows,
     };
     pages::with_cookie(pages::html_page(status, &page, None, true), new_cookie)

@@ -53,6 +53,8 @@ pub struct AccountKeysPage<'a> {
     pub csrf: &'a str,
     /// (scope, words) a user may give their keys.
     pub scopes: Vec<(String, String)>,
+    /// (days, words) of the expiries a key may have, longest last.
+    pub expiry_choices: Vec<(String, String)>,
     pub keys: Vec<KeyRow>,
 }
 

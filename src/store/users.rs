@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteTx};
 use crate::users::User;
 
 macro_rules! user_columns {
@@ -99,36 +99,33 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if user.disabled_at.is_some() {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(&user.id)
-            .bind(user.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            end_sessions_and_grants(&mut tx, &user.id, user.updated_at).await?;
         }
         // Whether a user is disabled decides whether their API keys may be used.
         self.commit_credential_change(tx).await?;
         Ok(result.rows_affected() == 1)
     }
 
+    /// Sets a new password and, in the same transaction, ends every session of the user and
+    /// revokes every grant (refresh tokens, and the access tokens introspection vouches for):
+    /// a password reset is the first step after an account takeover, and must shut the taker
+    /// out. Returns false when there is no such user.
     pub async fn set_password_hash(
         &self,
         user_id: &str,
         password_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(user_id)
                 .bind(password_hash)
                 .bind(now)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+        end_sessions_and_grants(&mut tx, user_id, now).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -139,6 +136,25 @@ impl Store {
             .await?;
         Ok(result.rows_affected() == 1)
     }
+}
+
+/// Signs the user out everywhere and revokes every grant they gave (so every refresh token,
+/// and every access token introspection would vouch for).
+async fn end_sessions_and_grants(
+    tx: &mut WriteTx,
+    user_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {

@@ -1,13 +1,17 @@
 //! /account/api-keys: a signed-in user manages their personal keys.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::flow::{browser, hidden_field};
 use crate::common::{Backend, TestEnv, verify_access_token};
 use crate::on_both_databases;
 
-on_both_databases!(people_manage_their_own_keys);
+on_both_databases!(
+    people_manage_their_own_keys,
+    a_password_reset_ends_sessions_and_grants,
+    personal_keys_live_no_longer_than_the_limit,
+);
 
 /// The new key shown on the page after creating one.
 pub fn shown_key(page: &str) -> Option<String> {
@@ -177,4 +181,104 @@ async fn people_manage_their_own_keys(backend: Backend) {
         .await
         .unwrap();
     assert!(page.contains("revoked"));
+}
+
+/// A password reset, the first step after an account takeover, shuts the taker out: their
+/// session ends (so no more keys from it), and their refresh and access tokens stop working.
+async fn a_password_reset_ends_sessions_and_grants(backend: Backend) {
+    let env = TestEnv::start_with(backend, &["--personal-key-scopes", "read"]).await;
+    let (client, refresh_token) = env.first_refresh_token("ida").await;
+    let refreshed =
+        crate::common::flow::tokens(env.refresh(&client, &refresh_token, None).await).await;
+    let access_token = refreshed["access_token"].as_str().unwrap();
+    let taker = browser();
+    let (_, csrf) = env.login_directly(&taker, "ida", "/account/api-keys").await;
+    let user_id = env.introspect(access_token).await["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let response = env
+        .admin(Method::PATCH, &format!("/admin/users/{user_id}"))
+        .json(&json!({"password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let page = taker
+        .get(env.url("/account/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303, "the old session has ended");
+    let minted = taker
+        .post(env.url("/account/api-keys"))
+        .form(&[
+            ("name", "backdoor"),
+            ("expires_in_days", "30"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(minted.status(), 201, "no key from the old session");
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        crate::common::flow::error(env.refresh(&client, next, None).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(env.introspect(access_token).await["active"], false);
+    // The owner signs in with the new password.
+    let (url, _) = env.authorize_url(&client, "read", "s");
+    let signed_in = env
+        .sign_in(&browser(), &url, "ida", "a brand new password")
+        .await;
+    assert_eq!(signed_in.status(), 303);
+}
+
+/// Keys people make themselves live at most `--personal-key-max-lifetime-days`.
+async fn personal_keys_live_no_longer_than_the_limit(backend: Backend) {
+    let env = TestEnv::start_with(
+        backend,
+        &[
+            "--personal-key-scopes",
+            "read",
+            "--personal-key-max-lifetime-days",
+            "60",
+        ],
+    )
+    .await;
+    env.create_user("jon").await;
+    let browser = browser();
+    let (_, csrf) = env
+        .login_directly(&browser, "jon", "/account/api-keys")
+        .await;
+    let page = browser
+        .get(env.url("/account/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("in 60 days") && !page.contains(">never<"),
+        "{page}"
+    );
+    for (days, status) in [
+        ("", 422),
+        ("90", 422),
+        ("365", 422),
+        ("60", 201),
+        ("30", 201),
+    ] {
+        let response = browser
+            .post(env.url("/account/api-keys"))
+            .form(&[("name", "k"), ("expires_in_days", days), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "expires_in_days={days:?}");
+    }
 }
