@@ -192,6 +192,9 @@ pub enum ClientsCommand {
         /// A first-party client: people are not asked to consent.
         #[arg(long)]
         skip_consent: bool,
+        /// A resource server: may introspect other clients' tokens and API keys.
+        #[arg(long)]
+        resource_server: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -417,6 +420,7 @@ async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), St
         scope,
         resources,
         skip_consent,
+        resource_server,
         json,
     } = command;
     let method = if *public {
@@ -435,6 +439,7 @@ async fn clients(global: &GlobalArgs, command: &ClientsCommand) -> Result<(), St
         token_endpoint_auth_method: Some(method.into()),
         resources: Some(resources.clone()),
         skip_consent: Some(*skip_consent),
+        resource_server: Some(*resource_server),
     };
     let valid = metadata.validate().map_err(|e| e.message().to_owned())?;
     let store = open_store(global).await?;

@@ -55,6 +55,8 @@ pub struct Client {
     pub resources: Vec<String>,
     /// A first-party client: people are not asked to consent to it.
     pub skip_consent: bool,
+    /// A resource server: may introspect other clients' tokens and API keys.
+    pub resource_server: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -94,6 +96,7 @@ impl Client {
             "scope": self.scope.to_string(),
             "resources": self.resources,
             "skip_consent": self.skip_consent,
+            "resource_server": self.resource_server,
             "client_id_issued_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -113,6 +116,8 @@ pub struct ClientMetadata {
     pub resources: Option<Vec<String>>,
     /// Portcullis extension: a first-party client that skips the consent page.
     pub skip_consent: Option<bool>,
+    /// Portcullis extension: a resource server, which may introspect other clients' tokens.
+    pub resource_server: Option<bool>,
 }
 
 /// Metadata that passed every rule.
@@ -125,6 +130,7 @@ pub struct ValidMetadata {
     pub scope: Scope,
     pub resources: Vec<String>,
     pub skip_consent: bool,
+    pub resource_server: bool,
 }
 
 /// Why metadata was refused; the two kinds are RFC 7591 §3.2.2's error codes.
@@ -242,6 +248,7 @@ impl ClientMetadata {
             scope,
             resources,
             skip_consent: self.skip_consent.unwrap_or(false),
+            resource_server: self.resource_server.unwrap_or(false),
         })
     }
 }
@@ -327,6 +334,7 @@ impl ValidMetadata {
             scope: self.scope,
             resources: self.resources,
             skip_consent: self.skip_consent,
+            resource_server: self.resource_server,
             created_at: now,
             updated_at: now,
         };

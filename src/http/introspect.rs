@@ -52,7 +52,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
             // RFC 7662 §2.1: the caller must authenticate; a public client cannot.
             return Err(OAuthError::invalid_client(false));
         }
-        Caller::Client(client.id)
+        Caller::Client {
+            is_resource_server: client.resource_server,
+            id: client.id,
+        }
     };
     let token = form
         .get("token")

@@ -48,10 +48,11 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(introspect::introspect))
         .layer(cors);
     Router::new()
         .merge(for_apps)
+        // Resource servers call it, never browsers: no CORS.
+        .route("/introspect", post(introspect::introspect))
         .route("/register", post(register::register))
         .route("/authorize", get(authorize::start).post(authorize::decide))
         .route("/login", get(login::show).post(login::submit))

@@ -171,6 +171,7 @@ mod tests {
             scope: Scope::parse("read write").unwrap(),
             resources: vec![],
             skip_consent: false,
+            resource_server: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -1,8 +1,10 @@
 //! Token introspection (RFC 7662): is this token active, and what is it?
 //!
-//! A client may introspect any access token, but only its own refresh tokens; an admin key may
-//! introspect anything. Anything inactive, unknown, expired or revoked is exactly
-//! `{"active": false}`.
+//! Who may see what (RFC 7662 §4 leaves it to the server): a client sees the tokens issued to
+//! itself; a client registered as a resource server also sees other clients' access tokens
+//! and API keys (it must check what it is handed); an admin key sees everything. Refresh
+//! tokens are only ever their own client's (or an admin's) to see. Anything else, like anything
+//! inactive, unknown, expired or revoked, is exactly `{"active": false}`.
 
 use serde_json::{Value, json};
 
@@ -17,8 +19,43 @@ use crate::store::StoreError;
 pub enum Caller {
     /// An admin API key.
     Admin,
-    /// An authenticated confidential client, by id.
-    Client(String),
+    /// An authenticated confidential client.
+    Client {
+        id: String,
+        is_resource_server: bool,
+    },
+}
+
+impl Caller {
+    /// May this caller see an access token issued to `client_id`?
+    fn may_see_access_tokens_of(&self, client_id: &str) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Client {
+                id,
+                is_resource_server,
+            } => *is_resource_server || id == client_id,
+        }
+    }
+
+    /// May this caller see API keys (which belong to no client)?
+    fn may_see_api_keys(&self) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Client {
+                is_resource_server, ..
+            } => *is_resource_server,
+        }
+    }
+
+    /// May this caller see a refresh token issued to `client_id`? Only its own client (or an
+    /// admin): no resource server is ever handed one.
+    fn may_see_refresh_tokens_of(&self, client_id: &str) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Client { id, .. } => id == client_id,
+        }
+    }
 }
 
 /// The RFC 7662 §2.2 answer for `token`.
@@ -29,9 +66,16 @@ pub async fn introspect(
 ) -> Result<Value, StoreError> {
     let inactive = json!({ "active": false });
     if api_keys::is_well_formed(token) {
+        if !caller.may_see_api_keys() {
+            return Ok(inactive);
+        }
         return Ok(api_key_answer(ctx, token).await?.unwrap_or(inactive));
     }
     if let Some(claims) = ctx.keys.verify_access_token(token, &ctx.config.issuer) {
+        let issued_to = claims["client_id"].as_str().unwrap_or_default();
+        if !caller.may_see_access_tokens_of(issued_to) {
+            return Ok(inactive);
+        }
         return Ok(access_token_answer(ctx, claims).await?.unwrap_or(inactive));
     }
     Ok(refresh_token_answer(ctx, caller, token)
@@ -48,11 +92,9 @@ async fn refresh_token_answer(
     let Some(refresh) = ctx.store.find_refresh_token(&hash_secret(token)).await? else {
         return Ok(None);
     };
-    let may_see = match caller {
-        Caller::Admin => true,
-        Caller::Client(id) => *id == refresh.client_id,
-    };
-    if !may_see || check_usable(&refresh, unix_now()).is_err() {
+    if !caller.may_see_refresh_tokens_of(&refresh.client_id)
+        || check_usable(&refresh, unix_now()).is_err()
+    {
         return Ok(None);
     }
     Ok(Some(json!({

@@ -10,7 +10,7 @@ use crate::oauth::scope::Scope;
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, token_endpoint_auth_method, redirect_uris, \
-                       grant_types, scope, resources, skip_consent, created_at, updated_at"
+                       grant_types, scope, resources, skip_consent, resource_server, created_at, updated_at"
     };
 }
 
@@ -19,7 +19,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&client.id)
         .bind(&client.name)
@@ -30,6 +30,7 @@ impl Store {
         .bind(client.scope.to_string())
         .bind(to_json(&client.resources))
         .bind(i64::from(client.skip_consent))
+        .bind(i64::from(client.resource_server))
         .bind(client.created_at)
         .bind(client.updated_at)
         .execute(self.pool())
@@ -72,7 +73,7 @@ impl Store {
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         let statement = sqlx::query(
             "UPDATE clients SET name = $2, redirect_uris = $3, grant_types = $4, scope = $5, \
-             resources = $6, skip_consent = $7, updated_at = $8 WHERE id = $1",
+             resources = $6, skip_consent = $7, resource_server = $8, updated_at = $9 WHERE id = $1",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -81,6 +82,7 @@ impl Store {
         .bind(client.scope.to_string())
         .bind(to_json(&client.resources))
         .bind(i64::from(client.skip_consent))
+        .bind(i64::from(client.resource_server))
         .bind(client.updated_at);
         let result = self.execute_credential_change(statement).await?;
         Ok(result.rows_affected() == 1)
@@ -147,6 +149,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         scope: Scope::parse(&scope).map_err(|_| corrupt("scope"))?,
         resources: from_json(&row.try_get::<String, _>("resources")?)?,
         skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+        resource_server: row.try_get::<i64, _>("resource_server")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -396,8 +396,8 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     let answer = env.introspect(organization["key"].as_str().unwrap()).await;
     assert_eq!(answer["owner"], json!({"org_id": org_id, "name": "Globex"}));
 
-    // A resource server (confidential client) may introspect keys too.
-    let rs = env.service_client().await;
+    // A resource server (a client registered as one) may introspect keys too.
+    let rs = env.resource_server_client().await;
     let response = env
         .http
         .post(env.url("/introspect"))

@@ -30,6 +30,22 @@ async fn cli_clients_work_on_a_running_server(backend: Backend) {
     );
     assert_eq!(created["client_name"], "cli backend");
     assert_eq!(created["scope"], "a b");
+    assert_eq!(created["resource_server"], false);
+    let resource_server = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "api",
+            "--grant-type",
+            "client_credentials",
+            "--resource-server",
+            "--json",
+        ],
+    );
+    assert_eq!(resource_server["resource_server"], true);
     let client = Client::from_created(&created);
     let response = env
         .token(

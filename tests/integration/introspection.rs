@@ -10,6 +10,7 @@ on_both_databases!(
     introspection_reports_active_tokens_and_honours_revocation,
     introspection_callers_must_authenticate,
     expired_access_tokens_are_inactive_at_once,
+    only_resource_servers_introspect_other_clients_tokens,
 );
 
 async fn introspect(env: &TestEnv, caller: &Client, token: &str) -> Value {
@@ -30,7 +31,7 @@ async fn introspection_reports_active_tokens_and_honours_revocation(backend: Bac
     let env = TestEnv::start(backend).await;
     let user_id = env.create_user("tess").await;
     let spa = env.spa_client().await;
-    let resource_server = env.service_client().await;
+    let resource_server = env.resource_server_client().await;
     let inactive = json!({"active": false});
 
     let (code, verifier) = env.authorization_code(&spa, "tess", "read").await;
@@ -164,4 +165,88 @@ async fn expired_access_tokens_are_inactive_at_once(backend: Backend) {
     // Whole seconds: at most two from issue, the token's `exp` has passed.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(env.introspect(token).await, json!({"active": false}));
+}
+
+/// Who may see what: a client its own tokens; a resource server other clients' access tokens
+/// and API keys; nobody but their own client (or an admin) refresh tokens. Anyone else gets
+/// exactly `{"active": false}`. Only servers call `/introspect`: no CORS.
+async fn only_resource_servers_introspect_other_clients_tokens(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (spa, refresh) = env.first_refresh_token("uri").await;
+    let user_token = crate::common::flow::tokens(env.refresh(&spa, &refresh, None).await).await;
+    let user_access = user_token["access_token"].as_str().unwrap();
+    let nosy = env.service_client().await;
+    let resource_server = env.resource_server_client().await;
+    let key: Value = env
+        .admin(Method::POST, "/admin/api-keys")
+        .json(&json!({"name": "k", "scope": "read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap();
+    let own: Value = env
+        .token(Some(&nosy), &[("grant_type", "client_credentials")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own = own["access_token"].as_str().unwrap();
+    let inactive = json!({"active": false});
+
+    // An ordinary confidential client: its own token only.
+    assert_eq!(introspect(&env, &nosy, own).await["active"], true);
+    assert_eq!(introspect(&env, &nosy, user_access).await, inactive);
+    assert_eq!(introspect(&env, &nosy, key).await, inactive);
+    // A resource server: other clients' access tokens and API keys, not refresh tokens.
+    assert_eq!(
+        introspect(&env, &resource_server, user_access).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&env, &resource_server, own).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&env, &resource_server, key).await["active"],
+        true
+    );
+    let next_refresh = user_token["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        introspect(&env, &resource_server, next_refresh).await,
+        inactive
+    );
+    assert_eq!(env.introspect(next_refresh).await["active"], true);
+
+    // No CORS: a browser preflight gets no permission.
+    let preflight = env
+        .http
+        .request(Method::OPTIONS, env.url("/introspect"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let token_preflight = env
+        .http
+        .request(Method::OPTIONS, env.url("/token"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        token_preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_some()
+    );
 }

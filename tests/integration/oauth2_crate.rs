@@ -57,7 +57,10 @@ fn error_code<T: std::fmt::Debug>(
 async fn client_credentials_and_api_keys_with_the_oauth2_crate(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let created = env
-        .create_client(json!({"grant_types": ["client_credentials"], "scope": "read write"}))
+        .create_client(
+            json!({"grant_types": ["client_credentials"], "scope": "read write",
+                              "resource_server": true}),
+        )
         .await;
     let registered = Client::from_created(&created);
     let client = BasicClient::new(ClientId::new(registered.id.clone()))

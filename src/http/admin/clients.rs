@@ -98,6 +98,7 @@ pub async fn update(
         token_endpoint_auth_method: Some(client.auth_method.as_str().to_owned()),
         resources: patch.resources.or(Some(client.resources.clone())),
         skip_consent: patch.skip_consent.or(Some(client.skip_consent)),
+        resource_server: patch.resource_server.or(Some(client.resource_server)),
     };
     let valid = merged.validate().map_err(invalid)?;
     client.name = valid.name;
@@ -106,6 +107,7 @@ pub async fn update(
     client.scope = valid.scope;
     client.resources = valid.resources;
     client.skip_consent = valid.skip_consent;
+    client.resource_server = valid.resource_server;
     client.updated_at = unix_now();
     if !state.store.update_client(&client).await? {
         return Err(no_client(&id));

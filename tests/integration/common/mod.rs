@@ -359,6 +359,21 @@ impl TestEnv {
         Client::from_created(&created)
     }
 
+    /// A confidential client registered as a resource server: it may introspect other
+    /// clients' access tokens and API keys.
+    pub async fn resource_server_client(&self) -> Client {
+        let created = self
+            .create_client(json!({
+                "client_name": "resource server",
+                "grant_types": ["client_credentials"],
+                "scope": "read write",
+                "resource_server": true,
+            }))
+            .await;
+        assert_eq!(created["resource_server"], true);
+        Client::from_created(&created)
+    }
+
     /// A request to this server authenticated with the admin key.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
