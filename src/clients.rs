@@ -275,14 +275,35 @@ fn check_list_len(field: &str, list: &[String]) -> Result<(), MetadataError> {
 /// RFC 6749 §3.1.2 and RFC 9700 §4.1: an absolute URI without a fragment, matched exactly later.
 /// `https` anywhere; `http` only on loopback (RFC 8252 §7.3); private-use schemes for native
 /// apps (RFC 8252 §7.1), except schemes that run code or read files in a browser.
+/// A redirect URI a client may register: an allowlist, not a denylist (RFC 9700 §4.1.1,
+/// RFC 8252 §7).
+/// - `https`;
+/// - `http` only for `localhost` and loopback addresses, any port (RFC 8252 §7.3);
+/// - a private-use scheme in reverse-domain form, containing a dot, such as
+///   `com.example.app:/callback` (RFC 8252 §7.1).
+///
+/// No user name or password, no fragment (RFC 6749 §3.1.2), and the URI must be in the normal
+/// form a URL parser gives it: what is compared at `/authorize` is what a browser will go to
+/// (`https:/\evil.example/cb` would be sent to `https://evil.example/cb`).
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.len() > MAX_URI_LEN {
         return Err(format!("redirect URI longer than {MAX_URI_LEN} characters"));
     }
     let parsed =
         Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URI: {e}"))?;
+    if parsed.as_str() != uri {
+        return Err(format!(
+            "redirect URI {uri:?} is not in normal form: register {:?} instead",
+            parsed.as_str()
+        ));
+    }
     if parsed.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not contain a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "redirect URI {uri:?} must not contain a user name or password"
+        ));
     }
     match parsed.scheme() {
         "https" => Ok(()),
@@ -290,10 +311,11 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
         "http" => Err(format!(
             "redirect URI {uri:?} must use https (http is allowed only for localhost and loopback addresses)"
         )),
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
-            Err(format!("redirect URI {uri:?} uses a forbidden scheme"))
-        }
-        _ => Ok(()),
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "redirect URI {uri:?}: scheme {scheme:?} is not allowed; use https, http for \
+             loopback, or a private-use scheme in reverse-domain form such as com.example.app"
+        )),
     }
 }
 
@@ -371,6 +393,27 @@ mod tests {
         assert!(check_redirect_uri("https://app.example/cb#frag").is_err());
         assert!(check_redirect_uri("/relative").is_err());
         assert!(check_redirect_uri("javascript:alert(1)").is_err());
+        // An allowlist: other schemes, even harmless-looking ones, are refused.
+        for uri in [
+            "ftp://app.example/cb",
+            "ws://app.example/cb",
+            "wss://app.example/cb",
+            "chrome://settings/",
+            "view-source:https://app.example/",
+            "myapp://callback",
+            "data:text/html,x",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_redirect_uri(uri).is_err(), "{uri}");
+        }
+        // No userinfo; only the normal form, which is where a browser would really go.
+        assert!(check_redirect_uri("https://u:p@app.example/cb").is_err());
+        assert!(check_redirect_uri("https://u@app.example/cb").is_err());
+        assert!(check_redirect_uri("https:/\\evil.example/cb").is_err());
+        assert!(check_redirect_uri("HTTPS://app.example/cb").is_err());
+        assert!(check_redirect_uri("https://app.example").is_err());
+        assert!(check_redirect_uri("https://app.example/").is_ok());
+        assert!(check_redirect_uri("http://localhost:8080/").is_ok());
     }
 
     #[test]

@@ -104,6 +104,32 @@ async fn bad_metadata_is_refused(backend: Backend) {
             json!({"redirect_uris": ["not a uri"]}),
             "invalid_redirect_uri",
         ),
+        // An allowlist of schemes; no userinfo; only the normal form, which is where a browser
+        // would really be sent.
+        (
+            json!({"redirect_uris": ["ftp://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["ws://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["view-source:https://app.example/"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["myapp://callback"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://u:p@app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https:/\\evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
         (
             json!({"grant_types": ["authorization_code"]}),
             "invalid_redirect_uri",
