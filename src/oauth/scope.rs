@@ -38,6 +38,11 @@ impl Scope {
         self.0.is_subset(&allowed.0)
     }
 
+    /// The tokens in both.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Adds every token of `other`.
     pub fn extend(&mut self, other: &Scope) {
         self.0.extend(other.0.iter().cloned());

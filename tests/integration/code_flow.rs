@@ -19,6 +19,7 @@ on_both_databases!(
     consent_is_remembered_and_first_party_skips_it,
     refresh_tokens_expire_when_idle_and_at_the_family_end,
     a_blank_scope_still_asks_for_consent,
+    narrowing_a_client_narrows_its_refresh_tokens,
 );
 
 async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
@@ -499,4 +500,24 @@ async fn a_blank_scope_still_asks_for_consent(backend: Backend) {
             assert_eq!(browser.get(&again).send().await.unwrap().status(), 302);
         }
     }
+}
+
+/// Narrowing a client's scope narrows the refresh tokens it already holds.
+async fn narrowing_a_client_narrows_its_refresh_tokens(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (client, refresh) = env.first_refresh_token("lars").await;
+    let response = env
+        .admin(Method::PATCH, &format!("/admin/clients/{}", client.id))
+        .json(&json!({"scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refreshed = tokens(env.refresh(&client, &refresh, None).await).await;
+    assert_eq!(refreshed["scope"], "read");
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        error(env.refresh(&client, next, Some("write")).await).await,
+        (400, "invalid_scope".into())
+    );
 }

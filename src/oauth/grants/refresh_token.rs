@@ -85,7 +85,7 @@ async fn rotate(
             return Err(OAuthError::invalid_grant("the refresh token has expired").into());
         }
     }
-    let scope = narrowed_scope(&record, request)?;
+    let scope = narrowed_scope(&record, client, request)?;
     let audience = audience(ctx, client, &request.resources)?;
 
     let successor = Secret::new(random_base62(SECRET_CHARS));
@@ -148,7 +148,7 @@ async fn retry(
     else {
         return Err(reused());
     };
-    let scope = narrowed_scope(&next, request)?;
+    let scope = narrowed_scope(&next, client, request)?;
     let audience = audience(ctx, client, &request.resources)?;
     let mut response = issue_for_grant(ctx, tx, holder(&next), audience, &scope, now).await?;
     response.refresh_token = Some(token);
@@ -156,10 +156,19 @@ async fn retry(
     Ok(response)
 }
 
-/// RFC 6749 §6: narrower scope than granted is allowed, wider is not.
-fn narrowed_scope(record: &RefreshRecord, request: &RefreshRequest) -> Result<Scope, OAuthError> {
+/// RFC 6749 §6: narrower scope than granted is allowed, wider is not. What was granted is
+/// also cut to what the client may ask for today: narrowing a client's scope narrows the
+/// refresh tokens it already holds.
+fn narrowed_scope(
+    record: &RefreshRecord,
+    client: &Client,
+    request: &RefreshRequest,
+) -> Result<Scope, OAuthError> {
     let granted = Scope::parse(&record.scope).unwrap_or_default();
-    granted_scope(&granted, request.scope.as_deref())
+    granted_scope(
+        &granted.intersection(&client.scope),
+        request.scope.as_deref(),
+    )
 }
 
 fn holder(record: &RefreshRecord) -> GrantHolder<'_> {
