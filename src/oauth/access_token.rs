@@ -24,6 +24,10 @@ pub struct AccessTokenClaims {
     /// The tenant a scoped tenant token was minted for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// `live` or `test`, for a token exchanged from an API key: a resource server tells test
+    /// traffic from real traffic without looking the key up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<&'static str>,
 }
 
 /// `aud` is one string for one audience, an array for several (RFC 7519 §4.1.3).
@@ -65,6 +69,7 @@ impl AccessTokenClaims {
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             org_id: None,
             tenant: None,
+            env: None,
         }
     }
 }

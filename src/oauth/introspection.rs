@@ -151,7 +151,7 @@ async fn access_token_answer(ctx: &AppContext, claims: Value) -> Result<Option<V
     if let Some(scope) = claims.get("scope") {
         answer["scope"] = scope.clone();
     }
-    for extra in ["org_id", "tenant"] {
+    for extra in ["org_id", "tenant", "env"] {
         if let Some(value) = claims.get(extra) {
             answer[extra] = value.clone();
         }
@@ -185,6 +185,7 @@ async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, St
         "active": true,
         "token_type": "api_key",
         "key_kind": key.kind,
+        "env": key.env.as_str(),
         "scope": key.scope,
         "client_id": key.id,
         "sub": key.subject(),

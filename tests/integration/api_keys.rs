@@ -14,6 +14,7 @@ on_both_databases!(
     introspection_describes_keys_and_their_tokens,
     bad_key_input_is_refused_clearly,
     service_keys_mint_scoped_tenant_tokens,
+    test_keys_are_told_from_live_ones,
 );
 
 /// Creates an organization through the admin API; returns its id.
@@ -531,4 +532,32 @@ async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"], "unauthorized_client");
+}
+
+/// Test keys are told from live ones: their tokens carry `"env":"test"` (live keys' tokens
+/// `"env":"live"`), and introspection of a key or of its token shows it.
+async fn test_keys_are_told_from_live_ones(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    for key_env in ["test", "live"] {
+        let created = create_key(
+            &env,
+            json!({"name": key_env, "scope": "read", "env": key_env}),
+        )
+        .await;
+        let key = created["key"].as_str().unwrap();
+        assert!(key.starts_with(&format!("pc_{key_env}_")));
+        let response = exchange(&env, &env.server.base, key, None).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap();
+        let claims = verify_access_token(
+            token,
+            &env.jwks().await,
+            &env.server.issuer,
+            &env.server.issuer,
+        );
+        assert_eq!(claims["env"], key_env);
+        assert_eq!(env.introspect(token).await["env"], key_env);
+        assert_eq!(env.introspect(key).await["env"], key_env);
+    }
 }

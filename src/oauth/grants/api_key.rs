@@ -72,6 +72,7 @@ pub async fn exchange(
     }
     ctx.credentials.record_use(&cached, now).await;
     let audience = Audience::One(ctx.config.default_audience.clone());
-    let claims = claims(ctx, key.subject(), &key.id, audience, &scope, extras, now);
+    let mut claims = claims(ctx, key.subject(), &key.id, audience, &scope, extras, now);
+    claims.env = Some(key.env.as_str());
     sign(ctx, &claims)
 }
