@@ -44,6 +44,9 @@ pub enum KeyStoreError {
     Key(#[from] KeyError),
     #[error("there is no signing key in {0}")]
     NoKey(PathBuf),
+    /// Someone else could plant a key here that the server would publish and sign with.
+    #[error("keys directory {path} {problem}")]
+    NotPrivate { path: PathBuf, problem: String },
 }
 
 /// When a key was made and when it starts (or started) signing.
@@ -134,8 +137,41 @@ pub struct KeyStore {
     current: RwLock<Arc<KeySet>>,
 }
 
+/// Refuses a keys directory that anyone but the server's user could write to: they could plant
+/// a key that the server would publish and sign with.
+fn check_private(dir: &Path) -> Result<(), KeyStoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let not_private = |problem: String| KeyStoreError::NotPrivate {
+        path: dir.into(),
+        problem,
+    };
+    let metadata = std::fs::metadata(dir).map_err(|source| KeyStoreError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    if metadata.permissions().mode() & 0o022 != 0 {
+        return Err(not_private(format!(
+            "is writable by its group or by others (mode {:o}): run `chmod go-w {}`",
+            metadata.permissions().mode() & 0o777,
+            dir.display()
+        )));
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let server_user = rustix::process::geteuid().as_raw();
+        if metadata.uid() != server_user {
+            return Err(not_private(format!(
+                "is owned by uid {}, not by the server's user (uid {server_user}): run `chown` on it",
+                metadata.uid()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl KeyStore {
-    /// Loads every key in `dir` (created with mode 0700 if missing).
+    /// Loads every key in `dir` (created with mode 0700 if missing), which must be private to
+    /// the server's user.
     pub fn open(dir: &Path, token_ttl_secs: i64) -> Result<Self, KeyStoreError> {
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -147,6 +183,7 @@ impl KeyStore {
                     source,
                 })?;
         }
+        check_private(dir)?;
         let store = Self {
             dir: dir.to_path_buf(),
             token_ttl_secs,
@@ -191,7 +228,15 @@ impl KeyStore {
 
         let tmp = self.dir.join(format!(".{kid}.json.tmp"));
         let schedule_json = serde_json::to_vec(&schedule).expect("a schedule serializes");
-        std::fs::write(&tmp, schedule_json).map_err(io)?;
+        let mut schedule_file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        schedule_file.write_all(&schedule_json).map_err(io)?;
+        schedule_file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, self.dir.join(format!("{kid}.json"))).map_err(io)?;
 
         self.reload()?;

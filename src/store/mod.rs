@@ -208,9 +208,27 @@ async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
         .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal);
+    create_private_file(options.get_filename())?;
     let connection = options.connect().await?;
     sqlx::Connection::close(connection).await?;
     Ok(options.get_filename().to_owned())
+}
+
+/// Creates the database file, readable by the server's user only, when it is missing: it
+/// holds password hashes and secret digests. SQLite gives its `-wal` and `-shm` files the
+/// same permissions as the database file.
+fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+    }
 }
 
 /// A database URL fit for an error message or a log line: without its password.

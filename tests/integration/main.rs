@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod discovery;
+mod files;
 mod health;
 mod hostile_input;
 mod introspection;
