@@ -119,6 +119,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_RETRY_WINDOW_SECS", default_value_t = config::DEFAULT_REFRESH_RETRY_WINDOW_SECS,
           value_parser = clap::value_parser!(i64).range(0..=config::MAX_REFRESH_RETRY_WINDOW_SECS))]
     pub refresh_retry_window_secs: i64,
+    /// Most live keys a person may hold from /account/api-keys.
+    #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_LIMIT", default_value_t = config::DEFAULT_PERSONAL_KEY_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub personal_key_limit: u64,
     /// Longest lifetime of a key people make on /account/api-keys, in days; 0 for no limit.
     #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_MAX_LIFETIME_DAYS", default_value_t = config::DEFAULT_PERSONAL_KEY_MAX_LIFETIME_DAYS,
           value_parser = clap::value_parser!(i64).range(0..=36_500))]
@@ -378,6 +382,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> Result<(), String> {
         refresh_retry_window_secs: args.refresh_retry_window_secs,
         tenant_token_ttl_secs: args.tenant_token_ttl_secs,
         personal_key_max_lifetime_days: args.personal_key_max_lifetime_days,
+        personal_key_limit: usize::try_from(args.personal_key_limit).unwrap_or(usize::MAX),
         personal_key_scopes: crate::oauth::scope::Scope::parse(&args.personal_key_scopes)
             .map_err(|e| format!("--personal-key-scopes: {}", e.0))?,
         scope_descriptions: parse_scope_descriptions(&args.scope_descriptions)?,

@@ -20,6 +20,9 @@ pub const DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS: i64 = 90 * 86_400;
 pub const DEFAULT_REFRESH_RETRY_WINDOW_SECS: i64 = 10;
 /// Longest retry window allowed: it is for retries, not for keeping rotated tokens alive.
 pub const MAX_REFRESH_RETRY_WINDOW_SECS: i64 = 300;
+/// Default most live keys a person may make on the account page: a stolen session cannot mint
+/// keys without end.
+pub const DEFAULT_PERSONAL_KEY_LIMIT: u64 = 100;
 /// Default longest lifetime of a personal key made on the account page: a key minted by a
 /// stolen session must not live for ever.
 pub const DEFAULT_PERSONAL_KEY_MAX_LIFETIME_DAYS: i64 = 365;
@@ -34,8 +37,11 @@ pub const MAX_LOGIN_FAILURES_PER_ADDRESS: i64 = 50;
 /// Expired rows are deleted this long after they stop mattering: longer than the longest
 /// access-token lifetime (a day), so a grant outlives every token issued from it.
 pub const PRUNE_GRACE_SECS: i64 = 2 * 86_400;
+/// A code never redeemed goes, with its grant, this long after it expired: minutes, not days,
+/// since a signed-in browser can make one per /authorize.
+pub const UNREDEEMED_CODE_GRACE_SECS: i64 = 10 * 60;
 /// Default time between two prunings of expired rows, which each server runs.
-pub const DEFAULT_PRUNE_INTERVAL_SECS: u64 = 3600;
+pub const DEFAULT_PRUNE_INTERVAL_SECS: u64 = 600;
 /// Most clients, and most API keys, a server keeps in memory; past this it starts over. An
 /// entry is well under a kilobyte.
 pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
@@ -91,6 +97,8 @@ pub struct Config {
     /// Within this many seconds of a rotation, the rotated refresh token gets the same
     /// successor again instead of counting as reuse; 0 for strict reuse detection.
     pub refresh_retry_window_secs: i64,
+    /// Most live keys a person may hold from the account page.
+    pub personal_key_limit: usize,
     /// Longest lifetime of a key a person makes on the account page, in days; 0 for none.
     pub personal_key_max_lifetime_days: i64,
     /// Scopes a user may give their own personal keys on the account page.

@@ -73,6 +73,23 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             .await;
         }
     };
+    let held = match state.store.list_user_api_keys(&user.id).await {
+        Ok(keys) => keys.iter().filter(|k| k.is_usable(unix_now())).count(),
+        Err(e) => return unavailable(e),
+    };
+    if held >= state.config.personal_key_limit {
+        let message =
+            format!("You have {held} keys, the most allowed. Revoke one before making another.");
+        return render(
+            &state,
+            &headers,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(&message),
+        )
+        .await;
+    }
     let new = NewApiKey {
         kind: ApiKeyKind::Personal,
         name,

@@ -2,7 +2,8 @@
 //! authorization codes, access-token records, grants (with their refresh tokens), sessions,
 //! sign-in throttling windows, and the leases of servers that stopped without giving them up.
 //!
-//! Rows are kept for [`PRUNE_GRACE_SECS`] after they stop mattering. That covers an access
+//! Codes never redeemed go with their grants [`UNREDEEMED_CODE_GRACE_SECS`] after they expire.
+//! Other rows are kept for [`PRUNE_GRACE_SECS`] after they stop mattering. That covers an access
 //! token's longest lifetime, so a grant is never deleted while a token issued from it is still
 //! live (its introspection would then answer differently), and clocks that disagree a little.
 //! Rotated refresh tokens and redeemed codes stay as long as their grant: presented again, they
@@ -11,7 +12,9 @@
 //! limit is each server's own setting.
 
 use super::{Store, StoreError};
-use crate::config::{LOGIN_WINDOW_SECS, MAX_REFRESH_RETRY_WINDOW_SECS, PRUNE_GRACE_SECS};
+use crate::config::{
+    LOGIN_WINDOW_SECS, MAX_REFRESH_RETRY_WINDOW_SECS, PRUNE_GRACE_SECS, UNREDEEMED_CODE_GRACE_SECS,
+};
 
 /// Rows deleted per statement, so that a large backlog never holds SQLite's one writer long.
 const BATCH_ROWS: u64 = 500;
@@ -31,12 +34,16 @@ impl Store {
     pub async fn prune_expired(&self, now: i64) -> Result<u64, StoreError> {
         let cutoff = now - PRUNE_GRACE_SECS;
         let stale = [
-            // Redeemed codes stay with their grant: a code presented again revokes it.
+            // A code never redeemed, with its grant (which nothing else refers to: tokens come
+            // only from a redeemed code), minutes after it expired rather than days: a signed-in
+            // browser can make one per /authorize. Redeemed codes stay with their grant: a
+            // code presented again revokes it.
             Stale {
-                table: "authorization_codes",
-                key: "code_hash",
-                condition: "expires_at < $1 AND redeemed_at IS NULL",
-                before: cutoff,
+                table: "grants",
+                key: "id",
+                condition: "id IN (SELECT grant_id FROM authorization_codes \
+                    WHERE redeemed_at IS NULL AND expires_at < $1)",
+                before: now - UNREDEEMED_CODE_GRACE_SECS,
             },
             Stale {
                 table: "access_tokens",
@@ -49,16 +56,6 @@ impl Store {
                 table: "grants",
                 key: "id",
                 condition: "expires_at < $1",
-                before: cutoff,
-            },
-            // A grant nothing refers to any more: its code expired unredeemed.
-            Stale {
-                table: "grants",
-                key: "id",
-                condition: "created_at < $1 \
-                    AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = grants.id) \
-                    AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id) \
-                    AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)",
                 before: cutoff,
             },
             Stale {

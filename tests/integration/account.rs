@@ -11,6 +11,7 @@ on_both_databases!(
     people_manage_their_own_keys,
     a_password_reset_ends_sessions_and_grants,
     personal_keys_live_no_longer_than_the_limit,
+    personal_keys_are_capped,
 );
 
 /// The new key shown on the page after creating one.
@@ -281,4 +282,29 @@ async fn personal_keys_live_no_longer_than_the_limit(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), status, "expires_in_days={days:?}");
     }
+}
+
+/// A person holds at most `--personal-key-limit` live keys from the account page.
+async fn personal_keys_are_capped(backend: Backend) {
+    let env = TestEnv::start_with(
+        backend,
+        &["--personal-key-scopes", "read", "--personal-key-limit", "2"],
+    )
+    .await;
+    env.create_user("kit").await;
+    let browser = browser();
+    let (_, csrf) = env
+        .login_directly(&browser, "kit", "/account/api-keys")
+        .await;
+    let create = || {
+        browser
+            .post(env.url("/account/api-keys"))
+            .form(&[("name", "k"), ("expires_in_days", "30"), ("csrf", &csrf)])
+            .send()
+    };
+    assert_eq!(create().await.unwrap().status(), 201);
+    assert_eq!(create().await.unwrap().status(), 201);
+    let refused = create().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("the most allowed"));
 }
