@@ -38,6 +38,14 @@ pub async fn serve(
     keys: Arc<KeyStore>,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    if !config.is_https() && !address.ip().is_loopback() {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "the issuer is http but the server listens on {address}, beyond this machine: \
+             passwords, codes and tokens would cross the network in clear; put TLS in front \
+             and set --issuer https://…"
+        );
+    }
     tracing::info!(
         "portcullis listening on {address}, issuer {}",
         config.issuer

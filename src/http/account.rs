@@ -166,7 +166,7 @@ async fn form_user(
     headers: &HeaderMap,
     csrf: Option<&str>,
 ) -> Result<User, Response> {
-    if !pages::csrf_matches(headers, csrf) {
+    if !pages::csrf_matches(&state.config, headers, csrf) {
         return Err(pages::message(
             StatusCode::FORBIDDEN,
             "Form expired",

@@ -44,7 +44,7 @@ pub async fn decide(
     headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+    if !pages::csrf_matches(&state.config, &headers, form.csrf.as_deref()) {
         return pages::message(
             StatusCode::FORBIDDEN,
             "Request expired",

@@ -74,7 +74,8 @@ pub async fn show(
         if !continue_to.is_empty() {
             return Ok(see_other(continue_to));
         }
-        return Ok(signed_in_page(&state, &headers, &user.username));
+        let (csrf, _) = pages::csrf_token(&state.config, &headers);
+        return Ok(signed_in_page(&csrf, &user.username));
     }
     Ok(login_page(
         &state,
@@ -115,7 +116,7 @@ pub async fn submit(
             Some(error),
         )
     };
-    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+    if !pages::csrf_matches(&state.config, &headers, form.csrf.as_deref()) {
         return Ok(again(
             StatusCode::FORBIDDEN,
             "This form has expired. Please sign in again.",
@@ -189,17 +190,17 @@ pub async fn submit(
         .release_login_attempt(&address_key)
         .await
         .map_err(unavailable)?;
-    let session_cookie = pages::start_session(&state, &user)
+    let session = pages::start_session(&state, &user)
         .await
         .map_err(unavailable)?;
     tracing::info!(user_id = %user.id, "signed in");
 
     let response = if continue_to.is_empty() {
-        signed_in_page(&state, &headers, &user.username)
+        signed_in_page(&session.csrf, &user.username)
     } else {
         see_other(continue_to)
     };
-    Ok(pages::with_cookie(response, Some(session_cookie)))
+    Ok(pages::with_cookie(response, Some(session.cookie)))
 }
 
 #[derive(Deserialize)]
@@ -212,7 +213,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, Response> {
-    if !pages::csrf_matches(&headers, form.csrf.as_deref()) {
+    if !pages::csrf_matches(&state.config, &headers, form.csrf.as_deref()) {
         return Ok(pages::message(
             StatusCode::FORBIDDEN,
             "Not signed out",
@@ -226,16 +227,16 @@ pub async fn logout(
     Ok(pages::with_cookie(page, Some(cleared)))
 }
 
-fn signed_in_page(state: &AppState, headers: &HeaderMap, username: &str) -> Response {
-    let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
+/// "You are signed in", with a sign-out form carrying the session's CSRF token.
+fn signed_in_page(csrf: &str, username: &str) -> Response {
     let message = format!("You are signed in as {username}.");
     let page = MessagePage {
         title: "Signed in",
         message: &message,
         is_error: false,
-        logout_csrf: Some(&csrf),
+        logout_csrf: Some(csrf),
     };
-    pages::with_cookie(pages::html(StatusCode::OK, &page, None), new_cookie)
+    pages::html(StatusCode::OK, &page, None)
 }
 
 /// 303 See Other: after a form POST, the browser follows with a GET.

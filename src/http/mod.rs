@@ -66,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(retry_later_after_503))
+        .layer(axum::middleware::map_response_with_state(
+            state.config.is_https(),
+            strict_transport_security,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             body_read_timeout,
@@ -76,6 +80,21 @@ pub fn router(state: AppState) -> Router {
             control_characters::refuse_in_identifiers,
         ))
         .with_state(state)
+}
+
+/// Behind an https issuer, every response tells the browser to use https only, for a year
+/// (RFC 6797): no sign-in page is ever fetched over plain http again.
+async fn strict_transport_security(
+    axum::extract::State(is_https): axum::extract::State<bool>,
+    mut response: Response,
+) -> Response {
+    if is_https {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Seconds a client is asked to wait before retrying after a 503: outages are noticed and

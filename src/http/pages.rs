@@ -11,8 +11,15 @@ use crate::secrets::{SECRET_CHARS, Secret, hash_secret, random_base62};
 use crate::store::StoreError;
 use crate::users::User;
 
-pub const SESSION_COOKIE: &str = "portcullis_session";
-pub const CSRF_COOKIE: &str = "portcullis_csrf";
+/// Cookie names. Over https they carry the `__Host-` prefix, which browsers accept only from
+/// this very host, `Secure`, with `Path=/` and no `Domain`: a sibling subdomain cannot plant
+/// or overwrite them.
+const SESSION_COOKIE: [&str; 2] = ["portcullis_session", "__Host-portcullis_session"];
+const CSRF_COOKIE: [&str; 2] = ["portcullis_csrf", "__Host-portcullis_csrf"];
+
+fn cookie_name(config: &Config, names: [&'static str; 2]) -> &'static str {
+    names[usize::from(config.is_https())]
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -195,28 +202,46 @@ fn is_token_shaped(value: &str) -> bool {
     value.len() == SECRET_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// The browser's CSRF token (double-submit cookie): the existing one, or a new one together
-/// with the `Set-Cookie` that plants it.
+/// The browser's CSRF token for its forms, derived from its session when it is signed in,
+/// else from its pre-sign-in cookie (planted here when missing, with the `Set-Cookie`): so the
+/// token changes at sign-in, and one session's token is no good in another.
 pub fn csrf_token(config: &Config, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match cookie(headers, CSRF_COOKIE).filter(|v| is_token_shaped(v)) {
-        Some(existing) => (existing.to_owned(), None),
-        None => {
-            let token = random_base62(SECRET_CHARS);
-            let cookie = set_cookie(config, CSRF_COOKIE, &token, config.session_absolute_secs);
-            (token, Some(cookie))
-        }
+    if let Some(basis) = csrf_basis(config, headers) {
+        return (derive_csrf(basis), None);
     }
+    let token = random_base62(SECRET_CHARS);
+    let name = cookie_name(config, CSRF_COOKIE);
+    let cookie = set_cookie(config, name, &token, config.session_absolute_secs);
+    (derive_csrf(&token), Some(cookie))
 }
 
-/// A form's CSRF field must equal the browser's CSRF cookie, which another site can neither
-/// read nor set.
-pub fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), submitted) {
-        (Some(cookie), Some(field)) if is_token_shaped(cookie) => {
-            crate::secrets::secret_matches(field, &hash_secret(cookie))
+/// The CSRF token of the session `session_token` starts.
+pub fn csrf_for_session(session_token: &str) -> String {
+    derive_csrf(session_token)
+}
+
+/// A form's CSRF field must be the token derived from the browser's cookies, which another site
+/// can neither read nor set.
+pub fn csrf_matches(config: &Config, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (csrf_basis(config, headers), submitted) {
+        (Some(basis), Some(field)) => {
+            crate::secrets::secret_matches(field, &hash_secret(&derive_csrf(basis)))
         }
         _ => false,
     }
+}
+
+/// What the CSRF token derives from: the session cookie, or else the pre-sign-in cookie.
+fn csrf_basis<'a>(config: &Config, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, cookie_name(config, SESSION_COOKIE))
+        .filter(|v| is_token_shaped(v))
+        .or_else(|| {
+            cookie(headers, cookie_name(config, CSRF_COOKIE)).filter(|v| is_token_shaped(v))
+        })
+}
+
+fn derive_csrf(basis: &str) -> String {
+    hash_secret(&format!("portcullis csrf v1:{basis}"))
 }
 
 /// Adds a `Set-Cookie` header to a response.
@@ -232,7 +257,8 @@ pub async fn current_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<User>, StoreError> {
-    let Some(token) = cookie(headers, SESSION_COOKIE).filter(|v| is_token_shaped(v)) else {
+    let name = cookie_name(&state.config, SESSION_COOKIE);
+    let Some(token) = cookie(headers, name).filter(|v| is_token_shaped(v)) else {
         return Ok(None);
     };
     let idle_secs = state.config.session_idle_secs;
@@ -242,8 +268,14 @@ pub async fn current_user(
         .await
 }
 
-/// Starts a session for `user`; returns the cookie that carries it.
-pub async fn start_session(state: &AppState, user: &User) -> Result<HeaderValue, StoreError> {
+/// A session just started: the cookie that carries it, and the CSRF token of its forms.
+pub struct NewSession {
+    pub cookie: HeaderValue,
+    pub csrf: String,
+}
+
+/// Starts a session for `user`.
+pub async fn start_session(state: &AppState, user: &User) -> Result<NewSession, StoreError> {
     let token = Secret::new(random_base62(SECRET_CHARS));
     let now = unix_now();
     let lifetime = state.config.session_absolute_secs;
@@ -251,18 +283,23 @@ pub async fn start_session(state: &AppState, user: &User) -> Result<HeaderValue,
         .store
         .insert_session(&token.hash(), &user.id, now, now + lifetime)
         .await?;
-    Ok(set_cookie(
+    let cookie = set_cookie(
         &state.config,
-        SESSION_COOKIE,
+        cookie_name(&state.config, SESSION_COOKIE),
         token.expose(),
         lifetime,
-    ))
+    );
+    Ok(NewSession {
+        cookie,
+        csrf: csrf_for_session(token.expose()),
+    })
 }
 
 /// Ends the request's session, if any; returns the cookie that clears it.
 pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
-    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+    let name = cookie_name(&state.config, SESSION_COOKIE);
+    if let Some(token) = cookie(headers, name) {
         state.store.delete_session(&hash_secret(token)).await?;
     }
-    Ok(set_cookie(&state.config, SESSION_COOKIE, "", 0))
+    Ok(set_cookie(&state.config, name, "", 0))
 }

@@ -15,6 +15,7 @@ on_both_databases!(
     failed_sign_ins_are_throttled_per_address,
     attempted_usernames_cannot_forge_log_lines,
     a_burst_of_guesses_checks_no_more_than_the_limit,
+    csrf_tokens_are_bound_to_the_session,
 );
 
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
@@ -34,6 +35,8 @@ async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
         "{csp}"
     );
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    // An http issuer (a developer's machine) gets no HSTS, which would stick to localhost.
+    assert!(headers.get("strict-transport-security").is_none());
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");
     let csrf_cookie = headers["set-cookie"].to_str().unwrap();
@@ -274,6 +277,51 @@ async fn cookies_are_secure_behind_an_https_issuer(backend: Backend) {
     let response = browser().get(env.url("/login")).send().await.unwrap();
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // `__Host-` names: no other host (a sibling subdomain) can plant or overwrite them.
+    assert!(cookie.starts_with("__Host-portcullis_csrf="), "{cookie}");
+    // HSTS on every response behind an https issuer.
+    for path in ["/login", "/.well-known/jwks.json", "/nothing-here"] {
+        let response = browser().get(env.url(path)).send().await.unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+}
+
+/// A server reachable beyond this machine with an http issuer says, at start, that TLS belongs
+/// in front of it.
+#[tokio::test]
+async fn an_http_issuer_beyond_loopback_is_warned_about() {
+    let db = crate::common::TestDb::new(Backend::Sqlite).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::common::BIN)
+        .args([
+            "serve",
+            "--bind",
+            "0.0.0.0:0",
+            "--issuer",
+            "http://auth.example.test",
+        ])
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_KEYS_DIR", keys.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut warned = false;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+        if line.contains("put TLS in front") {
+            warned = true;
+        }
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "a warning about the http issuer");
 }
 
 async fn failed_sign_ins_are_throttled_per_address(backend: Backend) {
@@ -364,4 +412,39 @@ async fn a_burst_of_guesses_checks_no_more_than_the_limit(backend: Backend) {
             .status(),
         429
     );
+}
+
+/// A form's CSRF token belongs to one browser's session: it changes at sign-in, and another
+/// session's token is refused.
+async fn csrf_tokens_are_bound_to_the_session(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("lea").await;
+    env.create_user("max").await;
+    let lea = browser();
+    let before = hidden_field(
+        &lea.get(env.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    );
+    let (_, lea_token) = env.login_directly(&lea, "lea", "").await;
+    assert_ne!(before, lea_token, "the token changes at sign-in");
+    let max = browser();
+    let (_, max_token) = env.login_directly(&max, "max", "").await;
+    assert_ne!(lea_token, max_token);
+
+    let sign_out = |browser: &reqwest::Client, token: &str| {
+        browser
+            .post(env.url("/logout"))
+            .form(&[("csrf", token.to_owned())])
+            .send()
+    };
+    // The token from before sign-in, and the other session's, are refused.
+    assert_eq!(sign_out(&lea, &before).await.unwrap().status(), 403);
+    assert_eq!(sign_out(&lea, &max_token).await.unwrap().status(), 403);
+    assert_eq!(sign_out(&lea, &lea_token).await.unwrap().status(), 200);
 }

@@ -168,7 +168,8 @@ impl TestEnv {
     }
 
     /// Signs in on `/login` itself (not within an authorization), continuing to `continue_to`;
-    /// returns the response and the browser's CSRF token.
+    /// returns the response and the browser's CSRF token: once signed in, the session's (the
+    /// token changes at sign-in).
     pub async fn login_directly(
         &self,
         browser: &reqwest::Client,
@@ -196,6 +197,17 @@ impl TestEnv {
             .send()
             .await
             .unwrap();
+        let after = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if after.contains("You are signed in") {
+            return (response, hidden_field(&after, "csrf"));
+        }
         (response, csrf)
     }
 
