@@ -40,6 +40,9 @@ impl KeyEnv {
 pub enum ApiKeyKind {
     /// Manages Portcullis itself: the admin API and client registration.
     Admin,
+    /// May only register clients at `/register` (an RFC 7591 initial access token for a
+    /// partner), without first-party flags; no admin API, no tokens.
+    Registrar,
     Personal,
     Organization,
     Service,
@@ -49,6 +52,7 @@ impl ApiKeyKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
+            Self::Registrar => "registrar",
             Self::Personal => "personal",
             Self::Organization => "organization",
             Self::Service => "service",
@@ -58,6 +62,7 @@ impl ApiKeyKind {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "admin" => Some(Self::Admin),
+            "registrar" => Some(Self::Registrar),
             "personal" => Some(Self::Personal),
             "organization" => Some(Self::Organization),
             "service" => Some(Self::Service),
@@ -255,7 +260,9 @@ pub async fn create_api_key(
         return Err(invalid("the expiry must be in the future"));
     }
     let owner_matches_kind = match new.kind {
-        ApiKeyKind::Admin | ApiKeyKind::Service => new.owner == KeyOwner::Nobody,
+        ApiKeyKind::Admin | ApiKeyKind::Registrar | ApiKeyKind::Service => {
+            new.owner == KeyOwner::Nobody
+        }
         kind => new.owner.kind() == kind,
     };
     if !owner_matches_kind {

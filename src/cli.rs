@@ -235,8 +235,11 @@ pub enum ApiKeysCommand {
         #[arg(long)]
         name: String,
         /// An admin key: manages Portcullis (admin API, client registration).
-        #[arg(long, conflicts_with_all = ["user", "org"])]
+        #[arg(long, conflicts_with_all = ["user", "org", "registrar"])]
         admin: bool,
+        /// A registrar key: may only register clients at /register, without first-party flags.
+        #[arg(long, conflicts_with_all = ["user", "org"])]
+        registrar: bool,
         /// A personal key of this user (username).
         #[arg(long, conflicts_with = "org")]
         user: Option<String>,
@@ -563,6 +566,7 @@ async fn run_api_keys_command(
         ApiKeysCommand::Create {
             name,
             admin,
+            registrar,
             user,
             org,
             scope,
@@ -572,6 +576,7 @@ async fn run_api_keys_command(
         } => {
             let (kind, owner) = match (admin, user, org) {
                 (true, _, _) => (ApiKeyKind::Admin, KeyOwner::Nobody),
+                (false, None, None) if *registrar => (ApiKeyKind::Registrar, KeyOwner::Nobody),
                 (false, Some(username), _) => {
                     let user = store
                         .find_user_by_username(username)

@@ -34,6 +34,16 @@ pub async fn authenticate_admin(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<ApiKey, AdminAuthFailure> {
+    authenticate_key_of(state, headers, &[ApiKeyKind::Admin]).await
+}
+
+/// Finds the usable API key a request presents as its bearer token, if it is of one of
+/// `kinds` (`NotAdmin` otherwise).
+pub async fn authenticate_key_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    kinds: &[ApiKeyKind],
+) -> Result<ApiKey, AdminAuthFailure> {
     let token = bearer_token(headers).ok_or(AdminAuthFailure::Missing)?;
     if !api_keys::is_well_formed(token) {
         return Err(AdminAuthFailure::Invalid);
@@ -45,7 +55,7 @@ pub async fn authenticate_admin(
         .await
         .map_err(AdminAuthFailure::Store)?
         .ok_or(AdminAuthFailure::Invalid)?;
-    if cached.key.kind != ApiKeyKind::Admin {
+    if !kinds.contains(&cached.key.kind) {
         return Err(AdminAuthFailure::NotAdmin);
     }
     state.credentials.record_use(&cached, now).await;

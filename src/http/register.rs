@@ -1,5 +1,6 @@
 //! `POST /register`: RFC 7591 dynamic client registration, authorized by an initial access
-//! token that is an admin API key.
+//! token that is an admin API key, or a registrar key (registration only, and no first-party
+//! flags: a partner registering its apps cannot skip consent or become a resource server).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::extract::{AdminAuthFailure, authenticate_admin};
+use super::extract::{AdminAuthFailure, authenticate_key_of};
+use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
 use crate::clock::unix_now;
 use crate::error::OAuthError;
@@ -18,20 +20,24 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    authenticate_admin(&state, &headers)
-        .await
-        .map_err(|e| match e {
-            AdminAuthFailure::Missing => {
-                OAuthError::invalid_token("an initial access token is required")
-            }
-            AdminAuthFailure::Invalid => {
-                OAuthError::invalid_token("invalid, expired or revoked initial access token")
-            }
-            AdminAuthFailure::NotAdmin => {
-                OAuthError::insufficient_scope("this key may not register clients")
-            }
-            AdminAuthFailure::Store(e) => e.into(),
-        })?;
+    let key = authenticate_key_of(
+        &state,
+        &headers,
+        &[ApiKeyKind::Admin, ApiKeyKind::Registrar],
+    )
+    .await
+    .map_err(|e| match e {
+        AdminAuthFailure::Missing => {
+            OAuthError::invalid_token("an initial access token is required")
+        }
+        AdminAuthFailure::Invalid => {
+            OAuthError::invalid_token("invalid, expired or revoked initial access token")
+        }
+        AdminAuthFailure::NotAdmin => {
+            OAuthError::insufficient_scope("this key may not register clients")
+        }
+        AdminAuthFailure::Store(e) => e.into(),
+    })?;
 
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -48,6 +54,13 @@ pub async fn register(
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
+    let sets_first_party_flags =
+        metadata.skip_consent == Some(true) || metadata.resource_server == Some(true);
+    if key.kind == ApiKeyKind::Registrar && sets_first_party_flags {
+        return Err(OAuthError::invalid_client_metadata(
+            "a registrar key cannot register first-party clients (skip_consent) or resource servers",
+        ));
+    }
     let valid = metadata.validate().map_err(|e| match e {
         MetadataError::InvalidRedirectUri(m) => OAuthError::invalid_redirect_uri(m),
         MetadataError::InvalidClientMetadata(m) => OAuthError::invalid_client_metadata(m),

@@ -9,7 +9,8 @@ use crate::on_both_databases;
 on_both_databases!(
     registration_needs_an_initial_access_token,
     registered_clients_get_tokens,
-    bad_metadata_is_refused
+    bad_metadata_is_refused,
+    registrar_keys_only_register_clients,
 );
 
 async fn register(env: &TestEnv, token: Option<&str>, body: Value) -> reqwest::Response {
@@ -171,4 +172,71 @@ async fn bad_metadata_is_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+/// A registrar key, for a partner, may register clients and nothing else: no first-party
+/// flags, no admin API, no tokens.
+async fn registrar_keys_only_register_clients(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let created: Value = env
+        .admin(Method::POST, "/admin/api-keys")
+        .json(&json!({"name": "partner", "kind": "registrar"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["kind"], "registrar");
+    let registrar = created["key"].as_str().unwrap();
+    let from_cli = crate::common::cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "p2",
+            "--registrar",
+            "--json",
+        ],
+    );
+    assert_eq!(from_cli["kind"], "registrar");
+
+    let app = json!({"client_name": "Partner app", "grant_types": ["client_credentials"]});
+    assert_eq!(register(&env, Some(registrar), app).await.status(), 201);
+    for flag in ["skip_consent", "resource_server"] {
+        let mut metadata = json!({"client_name": "Sneaky", "grant_types": ["client_credentials"]});
+        metadata[flag] = true.into();
+        let response = register(&env, Some(registrar), metadata.clone()).await;
+        assert_eq!(response.status(), 400, "{flag}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata");
+        // An admin key may.
+        assert_eq!(
+            register(&env, Some(&env.admin_key), metadata)
+                .await
+                .status(),
+            201
+        );
+    }
+    let admin_api = env
+        .http
+        .get(env.url("/admin/clients"))
+        .bearer_auth(registrar)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_api.status(), 403);
+    let token = env
+        .http
+        .post(env.url("/token"))
+        .basic_auth(registrar, Some(""))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 400);
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
 }

@@ -76,7 +76,9 @@ pub async fn create(
     let kind = match input.kind.as_deref() {
         None => owner.kind(),
         Some(text) => ApiKeyKind::parse(text).ok_or_else(|| {
-            AdminError::invalid_input("kind must be admin, service, personal or organization")
+            AdminError::invalid_input(
+                "kind must be admin, registrar, service, personal or organization",
+            )
         })?,
     };
     let env = match input.env.as_deref() {

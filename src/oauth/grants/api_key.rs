@@ -39,9 +39,9 @@ pub async fn exchange(
     let TokenRequest::ClientCredentials(request) = TokenRequest::parse(form)? else {
         return Err(only_client_credentials());
     };
-    if key.kind == ApiKeyKind::Admin {
+    if matches!(key.kind, ApiKeyKind::Admin | ApiKeyKind::Registrar) {
         return Err(OAuthError::unauthorized_client(
-            "admin keys manage Portcullis; use a service key for tokens",
+            "admin and registrar keys manage Portcullis; use a service key for tokens",
         ));
     }
     if !request.resources.is_empty() {
