@@ -42,17 +42,23 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(user) => user,
         Err(response) => return response,
     };
+    // The page again, saying what to change.
+    let (page_state, page_headers, page_user) = (&state, &headers, &user);
+    let refuse = move |message: String| async move {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        render(
+            page_state,
+            page_headers,
+            page_user,
+            status,
+            None,
+            Some(&message),
+        )
+        .await
+    };
     let requested = Scope::parse(&scopes.join(" ")).unwrap_or_default();
     if !requested.is_subset_of(&state.config.personal_key_scopes) {
-        return render(
-            &state,
-            &headers,
-            &user,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some("Choose permissions from the list."),
-        )
-        .await;
+        return refuse("Choose permissions from the list.".into()).await;
     }
     let chosen = match expires_in_days.as_str() {
         "" => Some(None),
@@ -61,33 +67,16 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let expires_at = match chosen.filter(|c| state.config.personal_key_expiry_choices().contains(c))
     {
         Some(days) => days.map(|days| unix_now() + days * 86_400),
-        None => {
-            return render(
-                &state,
-                &headers,
-                &user,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some("Choose an expiry from the list."),
-            )
-            .await;
-        }
+        None => return refuse("Choose an expiry from the list.".into()).await,
     };
     let held = match state.store.list_user_api_keys(&user.id).await {
         Ok(keys) => keys.iter().filter(|k| k.is_usable(unix_now())).count(),
         Err(e) => return unavailable(e),
     };
     if held >= state.config.personal_key_limit {
-        let message =
-            format!("You have {held} keys, the most allowed. Revoke one before making another.");
-        return render(
-            &state,
-            &headers,
-            &user,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(&message),
-        )
+        return refuse(format!(
+            "You have {held} keys, the most allowed. Revoke one before making another."
+        ))
         .await;
     }
     let new = NewApiKey {
