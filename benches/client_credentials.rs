@@ -251,6 +251,8 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         "bench",
         "--grant-type",
         "client_credentials",
+        // It introspects API keys, which only resource servers may.
+        "--resource-server",
         "--json",
     ])
     .output()
