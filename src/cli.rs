@@ -541,7 +541,10 @@ async fn users_command(global: &GlobalArgs, command: &UsersCommand) -> Result<()
             let now = unix_now();
             user.disabled_at = user.disabled_at.or(Some(now));
             user.updated_at = now;
-            store.update_user(&user).await.map_err(|e| e.to_string())?;
+            store
+                .update_user(&user, None)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("disabled {username}");
             Ok(())
         }

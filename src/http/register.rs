@@ -14,6 +14,7 @@ use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
 use crate::clock::unix_now;
 use crate::error::OAuthError;
+use crate::oauth::scope::Scope;
 
 pub async fn register(
     State(state): State<AppState>,
@@ -65,6 +66,22 @@ pub async fn register(
         MetadataError::InvalidRedirectUri(m) => OAuthError::invalid_redirect_uri(m),
         MetadataError::InvalidClientMetadata(m) => OAuthError::invalid_client_metadata(m),
     })?;
+    // A registrar's clients get no more than the registrar was given: scopes within the key's,
+    // and no resources (their tokens are for the default audience only).
+    if key.kind == ApiKeyKind::Registrar {
+        let allowed = Scope::parse(&key.scope).unwrap_or_default();
+        if !valid.scope.is_subset_of(&allowed) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "this registrar key may register clients with scopes within {:?} only",
+                allowed.to_string()
+            )));
+        }
+        if !valid.resources.is_empty() {
+            return Err(OAuthError::invalid_client_metadata(
+                "a registrar key cannot register clients for resources",
+            ));
+        }
+    }
 
     let (client, secret) = valid.into_new_client(unix_now());
     state.store.insert_client(&client).await?;

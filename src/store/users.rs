@@ -85,9 +85,16 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// Saves email and disabled state. Disabling also ends the user's sessions and revokes
-    /// every grant (so every refresh token) they have. Returns false when there is no such user.
-    pub async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+    /// Saves email and disabled state, and a new password hash when given, in one transaction.
+    /// Disabling, or a new password (the first step after an account takeover), also ends the
+    /// user's sessions and revokes every grant they gave; a new password also revokes the keys
+    /// they made themselves on the account page and forgets their consents, so that nothing a
+    /// taker set up outlives the reset. Returns false when there is no such user.
+    pub async fn update_user(
+        &self,
+        user: &User,
+        new_password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE users SET email = $2, disabled_at = $3, updated_at = $4 WHERE id = $1",
@@ -98,34 +105,30 @@ impl Store {
         .bind(user.updated_at)
         .execute(&mut *tx)
         .await?;
-        if user.disabled_at.is_some() {
+        if let Some(hash) = new_password_hash {
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(&user.id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = $2 \
+                 WHERE owner_user_id = $1 AND created_by = $1 AND revoked_at IS NULL",
+            )
+            .bind(&user.id)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM consents WHERE user_id = $1")
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if user.disabled_at.is_some() || new_password_hash.is_some() {
             end_sessions_and_grants(&mut tx, &user.id, user.updated_at).await?;
         }
         // Whether a user is disabled decides whether their API keys may be used.
         self.commit_credential_change(tx).await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Sets a new password and, in the same transaction, ends every session of the user and
-    /// revokes every grant (refresh tokens, and the access tokens introspection vouches for):
-    /// a password reset is the first step after an account takeover, and must shut the taker
-    /// out. Returns false when there is no such user.
-    pub async fn set_password_hash(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let result =
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                .bind(user_id)
-                .bind(password_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        end_sessions_and_grants(&mut tx, user_id, now).await?;
-        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 

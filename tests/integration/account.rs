@@ -198,10 +198,24 @@ async fn a_password_reset_ends_sessions_and_grants(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
+    // The taker's foothold: a key made from the stolen session.
+    let backdoor = taker
+        .post(env.url("/account/api-keys"))
+        .form(&[
+            ("name", "backdoor"),
+            ("expires_in_days", "365"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backdoor.status(), 201);
+    let backdoor = shown_key(&backdoor.text().await.unwrap()).unwrap();
+    assert_eq!(env.introspect(&backdoor).await["active"], true);
 
     let response = env
         .admin(Method::PATCH, &format!("/admin/users/{user_id}"))
-        .json(&json!({"password": "a brand new password"}))
+        .json(&json!({"password": "a brand new password", "email": "ida@example.org"}))
         .send()
         .await
         .unwrap();
@@ -230,12 +244,20 @@ async fn a_password_reset_ends_sessions_and_grants(backend: Backend) {
         (400, "invalid_grant".into())
     );
     assert_eq!(env.introspect(access_token).await["active"], false);
-    // The owner signs in with the new password.
+    assert_eq!(
+        env.introspect(&backdoor).await["active"],
+        false,
+        "the key made from the session"
+    );
+    // The owner signs in with the new password, and is asked to consent again: consents given
+    // before the reset, perhaps by the taker, are gone.
+    let owner = browser();
     let (url, _) = env.authorize_url(&client, "read", "s");
     let signed_in = env
-        .sign_in(&browser(), &url, "ida", "a brand new password")
+        .sign_in(&owner, &url, "ida", "a brand new password")
         .await;
     assert_eq!(signed_in.status(), 303);
+    assert_eq!(owner.get(&url).send().await.unwrap().status(), 200);
 }
 
 /// Keys people make themselves live at most `--personal-key-max-lifetime-days`.

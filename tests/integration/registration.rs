@@ -180,7 +180,7 @@ async fn registrar_keys_only_register_clients(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let created: Value = env
         .admin(Method::POST, "/admin/api-keys")
-        .json(&json!({"name": "partner", "kind": "registrar"}))
+        .json(&json!({"name": "partner", "kind": "registrar", "scope": "read"}))
         .send()
         .await
         .unwrap()
@@ -203,10 +203,21 @@ async fn registrar_keys_only_register_clients(backend: Backend) {
     );
     assert_eq!(from_cli["kind"], "registrar");
 
-    let app = json!({"client_name": "Partner app", "grant_types": ["client_credentials"]});
+    let app = json!({"client_name": "Partner app", "grant_types": ["client_credentials"], "scope": "read"});
     assert_eq!(register(&env, Some(registrar), app).await.status(), 201);
+    // No more than the registrar was given: its scopes, no resources.
+    for metadata in [
+        json!({"grant_types": ["client_credentials"], "scope": "read admin"}),
+        json!({"grant_types": ["client_credentials"], "scope": "read",
+               "resources": ["https://payments.example"]}),
+    ] {
+        let response = register(&env, Some(registrar), metadata.clone()).await;
+        assert_eq!(response.status(), 400, "{metadata}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata");
+    }
     for flag in ["skip_consent", "resource_server"] {
-        let mut metadata = json!({"client_name": "Sneaky", "grant_types": ["client_credentials"]});
+        let mut metadata = json!({"client_name": "Sneaky", "grant_types": ["client_credentials"], "scope": "read"});
         metadata[flag] = true.into();
         let response = register(&env, Some(registrar), metadata.clone()).await;
         assert_eq!(response.status(), 400, "{flag}");

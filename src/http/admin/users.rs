@@ -111,14 +111,20 @@ pub async fn update(
             (false, _) => None,
         };
     }
-    if let Some(password) = patch.password {
-        let hash = passwords::hash_password(password)
-            .await
-            .map_err(|e| AdminError::invalid_input(e.to_string()))?;
-        state.store.set_password_hash(&id, &hash, now).await?;
-    }
+    let new_password_hash = match patch.password {
+        Some(password) => Some(
+            passwords::hash_password(password)
+                .await
+                .map_err(|e| AdminError::invalid_input(e.to_string()))?,
+        ),
+        None => None,
+    };
     user.updated_at = now;
-    if !state.store.update_user(&user).await? {
+    if !state
+        .store
+        .update_user(&user, new_password_hash.as_deref())
+        .await?
+    {
         return Err(no_user(&id));
     }
     Ok(Json(user))
