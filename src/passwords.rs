@@ -5,8 +5,8 @@
 //! memory through the blocking pool. The queue for sign-ins is short: past it a sign-in is
 //! refused at once, so that a burst cannot delay a real person's sign-in by seconds.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -18,7 +18,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 
 static CORES: LazyLock<usize> =
     LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-static HASHING_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*CORES));
+static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(*CORES)));
 /// Sign-in checks hashing or waiting to, across the process.
 static SIGN_INS_IN_LINE: AtomicUsize = AtomicUsize::new(0);
 /// Sign-in checks that may wait per core: a few hashes' time (tens of milliseconds each).
@@ -78,8 +78,11 @@ pub async fn verify_password(
         return Ok(false);
     }
     let limit = *CORES * (1 + SIGN_INS_WAITING_PER_CORE);
-    let _in_line = InLine::join(&SIGN_INS_IN_LINE, limit).ok_or(PasswordError::Busy)?;
+    let in_line = InLine::join(&SIGN_INS_IN_LINE, limit).ok_or(PasswordError::Busy)?;
     let matched = run_limited(move || {
+        // Held until the hash is done, even if the request is dropped meanwhile: a client
+        // that hangs up cannot start hashes beyond the line.
+        let _in_line = in_line;
         let is_real = stored.is_some();
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let matches = Argon2::default()
@@ -108,16 +111,21 @@ impl Drop for InLine<'_> {
     }
 }
 
+/// Runs `work` on the blocking pool once a hashing slot is free. The slot goes with the work,
+/// so it is held until the hash is done even if the caller stops waiting.
 async fn run_limited<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let _slot = HASHING_SLOTS
-        .acquire()
+    let slot = Arc::clone(&HASHING_SLOTS)
+        .acquire_owned()
         .await
         .map_err(|_| PasswordError::Hashing)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| PasswordError::Hashing)?
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|_| PasswordError::Hashing)?
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `GET/POST /login` and `POST /logout`: signing in and out on Portcullis's own pages.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -138,7 +138,7 @@ pub async fn submit(
 
     let now = unix_now();
     let user_key = format!("user:{}", username.to_lowercase());
-    let address_key = format!("ip:{}", peer.ip());
+    let address_key = format!("ip:{}", throttled_network(peer.ip()));
     let store = &state.store;
     // Reserved before the password is checked, each attempt in one statement, so that however
     // many arrive at once no more than the limit are checked; while locked, even the right
@@ -182,14 +182,14 @@ pub async fn submit(
         tracing::info!(username = ?username, address = %peer.ip(), "failed sign-in");
         return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     };
-    store
-        .clear_login_failures(&user_key)
-        .await
-        .map_err(unavailable)?;
-    store
-        .release_login_attempt(&address_key)
-        .await
-        .map_err(unavailable)?;
+    // Only this attempt is given back: failures by others in this window still count, or a
+    // guesser would get five more every time the owner signs in.
+    for key in [&user_key, &address_key] {
+        store
+            .release_login_attempt(key)
+            .await
+            .map_err(unavailable)?;
+    }
     let session = pages::start_session(&state, &user)
         .await
         .map_err(unavailable)?;
@@ -239,6 +239,22 @@ fn signed_in_page(csrf: &str, username: &str) -> Response {
     pages::html(StatusCode::OK, &page, None)
 }
 
+/// The network a sign-in is throttled by: the address itself for IPv4, its /64 for IPv6, which
+/// one subscriber usually holds whole (a guesser would otherwise have 2^64 addresses).
+fn throttled_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(segments))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// 303 See Other: after a form POST, the browser follows with a GET.
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
@@ -275,4 +291,21 @@ pub fn unavailable(e: StoreError) -> Response {
         "Temporarily unavailable",
         "Something went wrong on our side. Please try again in a moment.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttled_network;
+
+    #[test]
+    fn ipv6_sign_ins_are_throttled_by_their_64() {
+        let a = throttled_network("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = throttled_network("2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "2001:db8:1:2::");
+        assert_ne!(a, throttled_network("2001:db8:1:3::1".parse().unwrap()));
+        let v4 = throttled_network("192.0.2.7".parse().unwrap());
+        assert_eq!(v4.to_string(), "192.0.2.7");
+        assert_eq!(throttled_network("::ffff:192.0.2.7".parse().unwrap()), v4);
+    }
 }

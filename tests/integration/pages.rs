@@ -355,9 +355,30 @@ async fn attempted_usernames_cannot_forge_log_lines(backend: Backend) {
     let forged = "mallory\r\n2026-01-01T00:00:00Z  INFO portcullis: FORGED signed in\u{1b}[2J";
     let response = env.sign_in(&browser(), &url, forged, "wrong").await;
     assert_eq!(response.status(), 401);
-    let logs = env.server.logs();
+    // Not control characters, so this one reaches the "failed sign-in" line: U+2028 is a line
+    // break to many log viewers, U+202E turns the rest of a line around.
+    let unicode = "mallory\u{2028}FORGED\u{202e}";
+    let response = env.sign_in(&browser(), &url, unicode, "wrong").await;
+    assert_eq!(response.status(), 401);
+    // The server's log is read by another thread: wait for the line.
+    let mut logs = env.server.logs();
+    for _ in 0..50 {
+        if logs.contains("FORGED\\u{202e}") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        logs = env.server.logs();
+    }
     assert!(logs.contains("failed sign-in"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "an ESC byte reached the log");
+    assert!(
+        !logs.contains('\u{2028}') && !logs.contains('\u{202e}'),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("mallory\\u{2028}FORGED"),
+        "escaped, still readable:\n{logs}"
+    );
     assert!(
         !logs.lines().any(|line| line.starts_with("2026-01-01")),
         "a forged line reached the log:\n{logs}"
