@@ -285,7 +285,7 @@ fn check_list_len(field: &str, list: &[String]) -> Result<(), MetadataError> {
 /// No user name or password, no fragment (RFC 6749 §3.1.2), and the URI must be in the normal
 /// form a URL parser gives it: what is compared at `/authorize` is what a browser will go to
 /// (`https:/\evil.example/cb` would be sent to `https://evil.example/cb`).
-fn check_redirect_uri(uri: &str) -> Result<(), String> {
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.len() > MAX_URI_LEN {
         return Err(format!("redirect URI longer than {MAX_URI_LEN} characters"));
     }

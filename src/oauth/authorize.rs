@@ -7,7 +7,7 @@ use super::form::OAuthForm;
 use super::grant_type::GrantType;
 use super::pkce;
 use super::scope::Scope;
-use crate::clients::Client;
+use crate::clients::{Client, check_redirect_uri};
 
 /// A request that passed every check.
 #[derive(Debug, Clone)]
@@ -67,6 +67,14 @@ pub fn validate(
             ));
         }
     };
+    // Registered before today's rules, and no longer allowed by them: never redirect there.
+    if check_redirect_uri(&redirect_uri).is_err() {
+        return Err(AuthorizeError::Page(
+            "The redirect URI registered for this application is no longer allowed; its owner \
+             must register an https address."
+                .into(),
+        ));
+    }
     let state = form.get("state").map(str::to_owned);
     let fail = |error: &'static str, description: &str| {
         AuthorizeError::Redirect(ErrorRedirect {

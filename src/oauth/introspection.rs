@@ -74,6 +74,10 @@ pub async fn introspect(
     if let Some(claims) = ctx.keys.verify_access_token(token, &ctx.config.issuer) {
         let issued_to = claims["client_id"].as_str().unwrap_or_default();
         if !caller.may_see_access_tokens_of(issued_to) {
+            if let Caller::Client { id, .. } = caller {
+                // A hint for an operator upgrading: this client probably is a resource server.
+                tracing::info!(client_id = %id, "introspection of another client's token by a client not registered as a resource server: answered inactive");
+            }
             return Ok(inactive);
         }
         return Ok(access_token_answer(ctx, claims).await?.unwrap_or(inactive));

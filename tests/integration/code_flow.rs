@@ -20,6 +20,8 @@ on_both_databases!(
     refresh_tokens_expire_when_idle_and_at_the_family_end,
     a_blank_scope_still_asks_for_consent,
     narrowing_a_client_narrows_its_refresh_tokens,
+    a_redirect_uri_the_rules_no_longer_allow_is_never_used,
+    narrowing_a_client_narrows_its_codes,
 );
 
 async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
@@ -520,4 +522,47 @@ async fn narrowing_a_client_narrows_its_refresh_tokens(backend: Backend) {
         error(env.refresh(&client, next, Some("write")).await).await,
         (400, "invalid_scope".into())
     );
+}
+
+/// A redirect URI stored before today's rules (written here straight into the database) is
+/// never redirected to: the person sees an error page.
+async fn a_redirect_uri_the_rules_no_longer_allow_is_never_used(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("mona").await;
+    let client = env.spa_client().await;
+    let legacy = "https:/\\evil.example/cb";
+    let pool = env.db.pool().await;
+    sqlx::query("UPDATE clients SET redirect_uris = $1 WHERE id = $2")
+        .bind(serde_json::to_string(&[legacy]).unwrap())
+        .bind(&client.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (registered_url, _) = env.authorize_url(&client, "read", "s");
+    let url = registered_url.replace(
+        &url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>(),
+        &url::form_urlencoded::byte_serialize(legacy.as_bytes()).collect::<String>(),
+    );
+    assert!(url.contains("evil.example"), "{url}");
+    let response = browser().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+/// Narrowing a client's scope narrows the codes it already has.
+async fn narrowing_a_client_narrows_its_codes(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("nina").await;
+    let client = env.spa_client().await;
+    let (code, verifier) = env.authorization_code(&client, "nina", "read write").await;
+    let response = env
+        .admin(Method::PATCH, &format!("/admin/clients/{}", client.id))
+        .json(&json!({"scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let first = tokens(env.redeem(&client, &code, &verifier).await).await;
+    assert_eq!(first["scope"], "read");
 }
