@@ -97,7 +97,8 @@ pub struct Config {
     /// Within this many seconds of a rotation, the rotated refresh token gets the same
     /// successor again instead of counting as reuse; 0 for strict reuse detection.
     pub refresh_retry_window_secs: i64,
-    /// Most live keys a person may hold from the account page.
+    /// Most keys a person may hold from the account page (revoked and expired ones count
+    /// until they are pruned).
     pub personal_key_limit: usize,
     /// Longest lifetime of a key a person makes on the account page, in days; 0 for none.
     pub personal_key_max_lifetime_days: i64,

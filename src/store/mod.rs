@@ -214,21 +214,44 @@ async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
     Ok(options.get_filename().to_owned())
 }
 
-/// Creates the database file, readable by the server's user only, when it is missing: it
-/// holds password hashes and secret digests. SQLite gives its `-wal` and `-shm` files the
-/// same permissions as the database file.
+/// Makes the database file readable by the server's user only: it holds password hashes and
+/// secret digests. A missing file is created so; an existing one that others may read is
+/// tightened, with its `-wal` and `-shm` (which SQLite creates with the database's
+/// permissions), and a warning.
 fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path);
     match created {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::Unavailable(sqlx::Error::Io(e))),
     }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let private = std::fs::Permissions::from_mode(mode & 0o700);
+            match std::fs::set_permissions(&file, private) {
+                Ok(()) => tracing::warn!(
+                    file = %file.display(),
+                    "the database file was readable by others (mode {mode:o}); it is now private"
+                ),
+                Err(e) => tracing::warn!(
+                    file = %file.display(),
+                    error = %e,
+                    "the database file is readable by others (mode {mode:o}), and could not be made private"
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A database URL fit for an error message or a log line: without its password.

@@ -1,5 +1,6 @@
 //! Deleting rows that no longer decide anything, so that tables do not grow for ever: expired
-//! authorization codes, access-token records, grants (with their refresh tokens), sessions,
+//! authorization codes, access-token records, grants (with their refresh tokens), revoked or
+//! expired API keys, sessions,
 //! sign-in throttling windows, and the leases of servers that stopped without giving them up.
 //!
 //! Codes never redeemed go with their grants [`UNREDEEMED_CODE_GRACE_SECS`] after they expire.
@@ -56,6 +57,14 @@ impl Store {
                 table: "grants",
                 key: "id",
                 condition: "expires_at < $1",
+                before: cutoff,
+            },
+            // Revoked or expired API keys: no use to anyone (tokens made from them are refused
+            // without them), and they count against a person's key limit until they go.
+            Stale {
+                table: "api_keys",
+                key: "id",
+                condition: "revoked_at < $1 OR expires_at < $1",
                 before: cutoff,
             },
             Stale {

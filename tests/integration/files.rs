@@ -51,3 +51,17 @@ async fn a_keys_directory_others_can_write_to_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A database made before files were private (or by hand) is made private at start.
+#[tokio::test]
+async fn an_existing_database_others_can_read_is_made_private() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let path = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let out = cli(&db, &keys.path().join("keys"), &["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mode(&path), 0o600);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is now private"));
+}

@@ -17,7 +17,9 @@ const LONG_AGO: i64 = 1_000;
 const PRUNE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What is left, counted by these queries, and what should be.
-const REMAINING: [(&str, i64); 8] = [
+const REMAINING: [(&str, i64); 9] = [
+    // The admin key, and the key revoked an hour ago; not the one revoked long ago.
+    ("SELECT COUNT(*) FROM api_keys", 2),
     // The live grant, the one that ended an hour ago, and the one whose code expired a minute ago.
     ("SELECT COUNT(*) FROM grants", 3),
     ("SELECT COUNT(*) FROM refresh_tokens", 2),
@@ -69,6 +71,20 @@ async fn expired_rows_are_pruned_and_live_ones_kept(backend: Backend) {
     env.sign_in(&browser(), &url, "olga", "wrong password")
         .await;
 
+    let mut revoked_keys = Vec::new();
+    for name in ["revoked long ago", "revoked an hour ago"] {
+        let created: Value = env
+            .admin(reqwest::Method::POST, "/admin/api-keys")
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        revoked_keys.push(created["id"].as_str().unwrap().to_owned());
+    }
+
     let pool = env.db.pool().await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -105,6 +121,15 @@ async fn expired_rows_are_pruned_and_live_ones_kept(backend: Backend) {
             "UPDATE authorization_codes SET expires_at = $1 WHERE code_hash = $2",
             expired_at,
             code,
+        )
+        .await;
+    }
+    for (id, revoked_at) in revoked_keys.iter().zip([LONG_AGO, hour_ago]) {
+        set(
+            &pool,
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2",
+            revoked_at,
+            id,
         )
         .await;
     }
