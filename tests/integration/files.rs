@@ -61,7 +61,11 @@ async fn an_existing_database_others_can_read_is_made_private() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let keys = tempfile::tempdir().unwrap();
     let out = cli(&db, &keys.path().join("keys"), &["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&path), 0o600);
     assert!(String::from_utf8_lossy(&out.stderr).contains("it is now private"));
 }
