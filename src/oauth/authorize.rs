@@ -54,7 +54,14 @@ pub fn validate(
     // RFC 6749 §3.1.2.3: exact match; the URI may be left out only when just one is registered.
     let requested = form.get("redirect_uri");
     let redirect_uri = match requested {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_uri_matches(r, uri)) =>
+        {
+            uri.to_owned()
+        }
         Some(_) => {
             return Err(AuthorizeError::Page(
                 "The redirect URI is not registered for this application.".into(),
@@ -160,6 +167,34 @@ pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// RFC 9700 §4.1.3: exact string matching, except that a loopback redirect URI (`http` on
+/// 127.0.0.1 or [::1]) matches with any port, as RFC 8252 §7.3 asks: a native app listens on
+/// whatever port the system gives it.
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(registered), Ok(parsed)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    let is_loopback_ip = match registered.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    // The requested URI must be in normal form, so that what matched is where the browser goes.
+    parsed.as_str() == requested
+        && registered.scheme() == "http"
+        && is_loopback_ip
+        && parsed.scheme() == "http"
+        && parsed.host() == registered.host()
+        && parsed.path() == registered.path()
+        && parsed.query() == registered.query()
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.fragment().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +234,52 @@ mod tests {
             Err(AuthorizeError::Redirect(r)) => r.error,
             other => panic!("expected a redirect error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn loopback_redirect_uris_match_any_port() {
+        let registered = "http://127.0.0.1/callback";
+        assert!(redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:53123/callback"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:8080/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:53123/other"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.2:53123/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "https://127.0.0.1:53123/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://u@127.0.0.1:1/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:53123/callback#x"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:053123/callback"
+        ));
+        // Only loopback IP literals; a name, or https, must match exactly.
+        assert!(!redirect_uri_matches(
+            "http://localhost:3000/cb",
+            "http://localhost:4000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example:8443/cb"
+        ));
     }
 
     #[test]

@@ -22,6 +22,7 @@ on_both_databases!(
     narrowing_a_client_narrows_its_refresh_tokens,
     a_redirect_uri_the_rules_no_longer_allow_is_never_used,
     narrowing_a_client_narrows_its_codes,
+    a_native_app_on_loopback_may_use_any_port,
 );
 
 async fn spa_signs_in_consents_and_gets_tokens(backend: Backend) {
@@ -565,4 +566,56 @@ async fn narrowing_a_client_narrows_its_codes(backend: Backend) {
     assert_eq!(response.status(), 200);
     let first = tokens(env.redeem(&client, &code, &verifier).await).await;
     assert_eq!(first["scope"], "read");
+}
+
+/// RFC 8252 §7.3: a native app's loopback redirect URI matches with any port, since the app
+/// listens on whatever port it is given; the code is bound to the port it was sent to.
+async fn a_native_app_on_loopback_may_use_any_port(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    env.create_user("omar").await;
+    let app = Client::from_created(
+        &env.create_client(json!({
+            "client_name": "Desktop App",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "scope": "read",
+        }))
+        .await,
+    );
+    let on_port = "http://127.0.0.1:53123/callback";
+    let encode =
+        |uri: &str| url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>();
+    let (registered_url, verifier) = env.authorize_url(&app, "read", "s");
+    let url = registered_url.replace(&encode(REDIRECT_URI), &encode(on_port));
+    let browser = browser();
+    assert_eq!(
+        env.sign_in(&browser, &url, "omar", PASSWORD).await.status(),
+        303
+    );
+    let redirect = env.consent(&browser, &url, "allow").await;
+    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(on_port), "{location}");
+    let code = location_param(&redirect, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", app.id.as_str()),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", on_port),
+    ];
+    tokens(env.token(None, &form).await).await;
+
+    // Another path, or a name rather than the loopback address, is not the registered URI.
+    for other in [
+        "http://127.0.0.1:53123/other",
+        "http://localhost:53123/callback",
+    ] {
+        let url = registered_url.replace(&encode(REDIRECT_URI), &encode(other));
+        assert_eq!(
+            browser.get(&url).send().await.unwrap().status(),
+            400,
+            "{other}"
+        );
+    }
 }
