@@ -224,7 +224,11 @@ pub async fn logout(
         .await
         .map_err(unavailable)?;
     let page = pages::message(StatusCode::OK, "Signed out", "You are signed out.");
-    Ok(pages::with_cookie(page, Some(cleared)))
+    let page = pages::with_cookie(page, Some(cleared));
+    Ok(pages::with_cookie(
+        page,
+        Some(pages::fresh_csrf_cookie(&state.config)),
+    ))
 }
 
 /// "You are signed in", with a sign-out form carrying the session's CSRF token.

@@ -215,6 +215,18 @@ pub fn csrf_token(config: &Config, headers: &HeaderMap) -> (String, Option<Heade
     (derive_csrf(&token), Some(cookie))
 }
 
+/// A new pre-sign-in cookie, for a browser that just signed out: the token from before its
+/// sign-in must not work again.
+pub fn fresh_csrf_cookie(config: &Config) -> HeaderValue {
+    let token = random_base62(SECRET_CHARS);
+    set_cookie(
+        config,
+        cookie_name(config, CSRF_COOKIE),
+        &token,
+        config.session_absolute_secs,
+    )
+}
+
 /// The CSRF token of the session `session_token` starts.
 pub fn csrf_for_session(session_token: &str) -> String {
     derive_csrf(session_token)

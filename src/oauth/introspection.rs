@@ -9,6 +9,7 @@
 use serde_json::{Value, json};
 
 use super::grants::refresh_token::check_usable;
+use super::scope::Scope;
 use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
 use crate::app::AppContext;
 use crate::clock::unix_now;
@@ -101,10 +102,17 @@ async fn refresh_token_answer(
     {
         return Ok(None);
     }
+    // What a refresh would give now: the grant cut to the client's current scope.
+    let Some(client) = ctx.credentials.client(&refresh.client_id).await? else {
+        return Ok(None);
+    };
+    let scope = Scope::parse(&refresh.scope)
+        .unwrap_or_default()
+        .intersection(&client.scope);
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",
-        "scope": refresh.scope,
+        "scope": scope.to_string(),
         "client_id": refresh.client_id,
         "sub": refresh.user_id,
         "iat": refresh.created_at,

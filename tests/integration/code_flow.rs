@@ -516,6 +516,8 @@ async fn narrowing_a_client_narrows_its_refresh_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Introspection says what a refresh would give now.
+    assert_eq!(env.introspect(&refresh).await["scope"], "read");
     let refreshed = tokens(env.refresh(&client, &refresh, None).await).await;
     assert_eq!(refreshed["scope"], "read");
     let next = refreshed["refresh_token"].as_str().unwrap();

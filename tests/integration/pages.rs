@@ -468,4 +468,6 @@ async fn csrf_tokens_are_bound_to_the_session(backend: Backend) {
     assert_eq!(sign_out(&lea, &before).await.unwrap().status(), 403);
     assert_eq!(sign_out(&lea, &max_token).await.unwrap().status(), 403);
     assert_eq!(sign_out(&lea, &lea_token).await.unwrap().status(), 200);
+    // Signed out, the browser gets a new pre-sign-in cookie: the old token is dead for good.
+    assert_eq!(sign_out(&lea, &before).await.unwrap().status(), 403);
 }
