@@ -9,16 +9,41 @@ pub struct OAuthForm {
     resources: Vec<String>,
 }
 
+/// The parameters Portcullis reads (RFC 6749, 7636, 7009, 7662, 8707, and `tenant`); any
+/// other is ignored, as RFC 6749 §3.1 asks.
+const KNOWN: [&str; 17] = [
+    "grant_type",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "tenant",
+    "response_mode",
+];
+
 impl OAuthForm {
-    /// RFC 6749 §3.1: parameters sent without a value are treated as omitted; §3.2: a
-    /// parameter must not appear more than once (RFC 8707 §2 lets `resource` repeat).
-    /// Control characters appear in no OAuth parameter (RFC 6749 Appendix A): refused here,
-    /// before any of them reaches a query.
+    /// RFC 6749 §3.1: parameters sent without a value are treated as omitted, a parameter
+    /// must not appear more than once (RFC 8707 §2 lets `resource` repeat), and unrecognized
+    /// ones are ignored. Control characters appear in no OAuth parameter (RFC 6749 Appendix
+    /// A): refused here, before any of them reaches a query.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let mut form = Self::default();
         // Every name sent, empty or not: `scope=a&scope=` repeats `scope` too.
         let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(body) {
+            if !KNOWN.contains(&name.as_ref()) {
+                continue;
+            }
             if name.chars().chain(value.chars()).any(char::is_control) {
                 return Err(format!("parameter {name:?} has a control character"));
             }
@@ -64,17 +89,28 @@ mod tests {
     }
 
     #[test]
+    fn unrecognized_parameters_are_ignored_even_repeated() {
+        let form = OAuthForm::parse(b"grant_type=x&foo=1&foo=2&bar=%00").unwrap();
+        assert_eq!(form.get("grant_type"), Some("x"));
+        assert_eq!(form.get("foo"), None);
+    }
+
+    #[test]
     fn control_characters_are_refused() {
         assert!(OAuthForm::parse(b"client_id=a%00b").is_err());
         assert!(OAuthForm::parse(b"state=a%0Ab").is_err());
-        assert!(OAuthForm::parse(b"x%7F=1").is_err());
+        assert!(
+            OAuthForm::parse(b"scope%7F=1").is_ok(),
+            "an unknown name is ignored"
+        );
+        assert!(OAuthForm::parse(b"scope=a%7F").is_err());
         assert!(OAuthForm::parse(b"state=caf%C3%A9").is_ok());
     }
 
     #[test]
     fn decodes_percent_and_plus() {
-        let form = OAuthForm::parse(b"scope=read+write&x=%C3%A9").unwrap();
+        let form = OAuthForm::parse(b"scope=read+write&state=%C3%A9").unwrap();
         assert_eq!(form.get("scope"), Some("read write"));
-        assert_eq!(form.get("x"), Some("\u{e9}"));
+        assert_eq!(form.get("state"), Some("\u{e9}"));
     }
 }
