@@ -1,7 +1,7 @@
 //! An API key at the token endpoint: a degenerate client-credentials grant, where one string
 //! is both client id and secret. The JWT's `sub` is the key's owner and `client_id` the key.
 
-use super::{TokenExtras, TokenResponse, claims, granted_scope, sign};
+use super::{TokenResponse, claims, granted_scope, sign};
 use crate::api_keys::{self, ApiKeyKind, KeyOwner};
 use crate::app::AppContext;
 use crate::clock::unix_now;
@@ -51,7 +51,6 @@ pub async fn exchange(
     }
     let allowed = Scope::parse(&key.scope).unwrap_or_default();
     let scope = granted_scope(&allowed, request.scope.as_deref())?;
-    let mut extras = TokenExtras::standard(ctx);
     // A scoped tenant token: a service key mints a short-lived token for one of its tenants,
     // to hand to that tenant's browser.
     if let Some(tenant) = &request.tenant {
@@ -65,14 +64,20 @@ pub async fn exchange(
                 "tenant must be 1 to 128 letters, digits, '.', '_', '-' or ':'",
             ));
         }
-        extras.tenant = Some(tenant);
-        extras.ttl_secs = ctx.config.tenant_token_ttl_secs;
-    } else if let KeyOwner::Org { org_id } = &key.owner {
-        extras.org_id = Some(org_id);
     }
+    let ttl_secs = match request.tenant {
+        Some(_) => ctx.config.tenant_token_ttl_secs,
+        None => ctx.config.access_token_ttl_secs,
+    };
     ctx.credentials.record_use(&cached, now).await;
     let audience = Audience::One(ctx.config.default_audience.clone());
-    let mut claims = claims(ctx, key.subject(), &key.id, audience, &scope, extras, now);
+    let mut claims = claims(ctx, key.subject(), &key.id, audience, &scope, ttl_secs, now);
     claims.env = Some(key.env.as_str());
+    // A tenant token acts for the tenant, not for the key's organization.
+    match (request.tenant, &key.owner) {
+        (Some(tenant), _) => claims.tenant = Some(tenant),
+        (None, KeyOwner::Org { org_id }) => claims.org_id = Some(org_id.clone()),
+        (None, _) => {}
+    }
     sign(ctx, &claims)
 }

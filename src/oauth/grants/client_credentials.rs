@@ -1,7 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client asks for a token for
 //! itself. Nothing is stored: the token lives and dies with its client.
 
-use super::{TokenExtras, TokenResponse, audience, claims, granted_scope, sign};
+use super::{TokenResponse, audience, claims, granted_scope, sign};
 use crate::app::AppContext;
 use crate::clients::Client;
 use crate::clock::unix_now;
@@ -28,7 +28,7 @@ pub fn issue(
         &client.id,
         audience,
         &scope,
-        TokenExtras::standard(ctx),
+        ctx.config.access_token_ttl_secs,
         unix_now(),
     );
     sign(ctx, &claims)

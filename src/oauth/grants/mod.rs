@@ -118,45 +118,25 @@ async fn finish<T>(
     }
 }
 
-/// What an access token says beyond its subject, client and audience.
-struct TokenExtras<'a> {
-    org_id: Option<&'a str>,
-    tenant: Option<&'a str>,
-    ttl_secs: i64,
-}
-
-impl TokenExtras<'_> {
-    fn standard(ctx: &AppContext) -> Self {
-        Self {
-            org_id: None,
-            tenant: None,
-            ttl_secs: ctx.config.access_token_ttl_secs,
-        }
-    }
-}
-
-/// The claims of a new access token (RFC 9068 §2.2).
+/// The claims of a new access token from this issuer (RFC 9068 §2.2), living `ttl_secs`.
 fn claims(
     ctx: &AppContext,
     subject: &str,
     client_id: &str,
     audience: Audience,
     scope: &Scope,
-    extras: TokenExtras<'_>,
+    ttl_secs: i64,
     now: i64,
 ) -> AccessTokenClaims {
-    let mut claims = AccessTokenClaims::new(
+    AccessTokenClaims::new(
         &ctx.config.issuer,
         subject,
         client_id,
         audience,
         scope,
         now,
-        extras.ttl_secs,
-    );
-    claims.org_id = extras.org_id.map(str::to_owned);
-    claims.tenant = extras.tenant.map(str::to_owned);
-    claims
+        ttl_secs,
+    )
 }
 
 /// Signs `claims` into the token response.
@@ -190,7 +170,7 @@ async fn issue_for_grant(
         grant.client_id,
         audience,
         scope,
-        TokenExtras::standard(ctx),
+        ctx.config.access_token_ttl_secs,
         now,
     );
     let response = sign(ctx, &claims)?;
