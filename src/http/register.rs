@@ -55,20 +55,18 @@ pub async fn register(
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
-    let sets_first_party_flags =
-        metadata.skip_consent == Some(true) || metadata.resource_server == Some(true);
-    if key.kind == ApiKeyKind::Registrar && sets_first_party_flags {
-        return Err(OAuthError::invalid_client_metadata(
-            "a registrar key cannot register first-party clients (skip_consent) or resource servers",
-        ));
-    }
     let valid = metadata.validate().map_err(|e| match e {
         MetadataError::InvalidRedirectUri(m) => OAuthError::invalid_redirect_uri(m),
         MetadataError::InvalidClientMetadata(m) => OAuthError::invalid_client_metadata(m),
     })?;
-    // A registrar's clients get no more than the registrar was given: scopes within the key's,
-    // and no resources (their tokens are for the default audience only).
+    // A registrar's clients get no more than the registrar was given: no first-party flags,
+    // scopes within the key's, and no resources (their tokens are for the default audience).
     if key.kind == ApiKeyKind::Registrar {
+        if valid.skip_consent || valid.resource_server {
+            return Err(OAuthError::invalid_client_metadata(
+                "a registrar key cannot register first-party clients (skip_consent) or resource servers",
+            ));
+        }
         let allowed = Scope::parse(&key.scope).unwrap_or_default();
         if !valid.scope.is_subset_of(&allowed) {
             return Err(OAuthError::invalid_client_metadata(format!(
