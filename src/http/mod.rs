@@ -28,7 +28,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::MAX_BODY_BYTES;
 
-pub use crate::app::AppContext;
+use crate::app::AppContext;
 
 pub type AppState = Arc<AppContext>;
 

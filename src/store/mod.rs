@@ -208,7 +208,7 @@ async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
         .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal);
-    create_private_file(options.get_filename())?;
+    make_database_file_private(options.get_filename())?;
     let connection = options.connect().await?;
     sqlx::Connection::close(connection).await?;
     Ok(options.get_filename().to_owned())
@@ -218,7 +218,7 @@ async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
 /// secret digests. A missing file is created so; an existing one that others may read is
 /// tightened, with its `-wal` and `-shm` (which SQLite creates with the database's
 /// permissions), and a warning.
-fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
+fn make_database_file_private(path: &std::path::Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let created = std::fs::OpenOptions::new()
         .write(true)
