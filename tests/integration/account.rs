@@ -105,14 +105,7 @@ async fn people_manage_their_own_keys(backend: Backend) {
     assert_eq!(claims["scope"], "read");
 
     // Listed afterwards, never shown again.
-    let page = browser
-        .get(env.url("/account/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.page(&browser, "/account/api-keys").await;
     assert!(page.contains("laptop") && page.contains(&key[..12]));
     assert!(!page.contains(&key));
 
@@ -173,14 +166,7 @@ async fn people_manage_their_own_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let page = browser
-        .get(env.url("/account/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.page(&browser, "/account/api-keys").await;
     assert!(page.contains("revoked"));
 }
 
@@ -277,14 +263,7 @@ async fn personal_keys_live_no_longer_than_the_limit(backend: Backend) {
     let (_, csrf) = env
         .login_directly(&browser, "jon", "/account/api-keys")
         .await;
-    let page = browser
-        .get(env.url("/account/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.page(&browser, "/account/api-keys").await;
     assert!(
         page.contains("in 60 days") && !page.contains(">never<"),
         "{page}"

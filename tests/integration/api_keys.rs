@@ -30,17 +30,6 @@ async fn create_org(env: &TestEnv, name: &str) -> String {
     org["id"].as_str().unwrap().to_owned()
 }
 
-async fn create_key(env: &TestEnv, body: Value) -> Value {
-    let response = env
-        .admin(Method::POST, "/admin/api-keys")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
 /// POST /token with the key as `-u KEY:`.
 async fn exchange(env: &TestEnv, base: &str, key: &str, scope: Option<&str>) -> reqwest::Response {
     let mut form = vec![("grant_type", "client_credentials")];
@@ -58,7 +47,7 @@ async fn exchange(env: &TestEnv, base: &str, key: &str, scope: Option<&str>) -> 
 
 async fn keys_are_shown_once_and_listed_without_secrets(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let created = create_key(&env, json!({"name": "CI deploys", "scope": "deploy read", "env": "test", "metadata": {"team": "infra"}})).await;
+    let created = env.create_api_key(json!({"name": "CI deploys", "scope": "deploy read", "env": "test", "metadata": {"team": "infra"}})).await;
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with("pc_test_"));
     assert!(portcullis::api_keys::is_well_formed(key));
@@ -111,7 +100,9 @@ async fn keys_are_shown_once_and_listed_without_secrets(backend: Backend) {
 
 async fn a_key_is_exchanged_for_a_jwt(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let created = create_key(&env, json!({"name": "backend", "scope": "read write"})).await;
+    let created = env
+        .create_api_key(json!({"name": "backend", "scope": "read write"}))
+        .await;
     let key = created["key"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
 
@@ -178,7 +169,7 @@ async fn a_key_is_exchanged_for_a_jwt(backend: Backend) {
 async fn revocation_and_expiry_take_effect_at_once_everywhere(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let replica = env.start_replica();
-    let created = create_key(&env, json!({"name": "soon revoked"})).await;
+    let created = env.create_api_key(json!({"name": "soon revoked"})).await;
     let key = created["key"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
     assert_eq!(exchange(&env, &replica.base, key, None).await.status(), 200);
@@ -191,7 +182,9 @@ async fn revocation_and_expiry_take_effect_at_once_everywhere(backend: Backend) 
     assert_eq!(env.introspect(key).await, json!({"active": false}));
 
     // Expiry needs no write: a key both servers have just used is refused once its time is up.
-    let expiring = create_key(&env, json!({"name": "expiring", "expires_in": 2})).await;
+    let expiring = env
+        .create_api_key(json!({"name": "expiring", "expires_in": 2}))
+        .await;
     let key = expiring["key"].as_str().unwrap();
     let expires_at = expiring["expires_at"].as_i64().unwrap();
     for base in [&env.server.base, &replica.base] {
@@ -215,11 +208,11 @@ async fn keys_follow_their_owners(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let user_id = env.create_user("yara").await;
     let creator_id = env.create_user("zed").await;
-    let personal = create_key(
-        &env,
-        json!({"name": "yara's laptop", "owner": {"user_id": user_id}, "scope": "read"}),
-    )
-    .await;
+    let personal = env
+        .create_api_key(
+            json!({"name": "yara's laptop", "owner": {"user_id": user_id}, "scope": "read"}),
+        )
+        .await;
     assert_eq!(personal["kind"], "personal");
     let key = personal["key"].as_str().unwrap();
     let body: Value = exchange(&env, &env.server.base, key, None)
@@ -290,13 +283,10 @@ async fn keys_follow_their_owners(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(shown["members"][0]["username"], "zed");
-    let org_key = create_key(
-        &env,
-        json!({"name": "acme ci", "owner": {"org_id": org_id}}),
-    )
-    .await;
-    let leaving = create_key(
-        &env,
+    let org_key = env
+        .create_api_key(json!({"name": "acme ci", "owner": {"org_id": org_id}}))
+        .await;
+    let leaving = env.create_api_key(
         json!({"name": "zed's", "owner": {"org_id": org_id}, "created_by": creator_id, "revoke_when_creator_leaves": true}),
     )
     .await;
@@ -374,11 +364,9 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     let org_id = create_org(&env, "Globex").await;
     let org_id = org_id.as_str();
 
-    let service = create_key(
-        &env,
-        json!({"name": "svc", "scope": "read", "metadata": {"plan": "pro"}}),
-    )
-    .await;
+    let service = env
+        .create_api_key(json!({"name": "svc", "scope": "read", "metadata": {"plan": "pro"}}))
+        .await;
     let answer = env.introspect(service["key"].as_str().unwrap()).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["token_type"], "api_key");
@@ -387,13 +375,17 @@ async fn introspection_describes_keys_and_their_tokens(backend: Backend) {
     assert_eq!(answer["metadata"], json!({"plan": "pro"}));
     assert!(answer["owner"].is_null());
 
-    let personal = create_key(&env, json!({"name": "p", "owner": {"user_id": user_id}})).await;
+    let personal = env
+        .create_api_key(json!({"name": "p", "owner": {"user_id": user_id}}))
+        .await;
     let answer = env.introspect(personal["key"].as_str().unwrap()).await;
     assert_eq!(
         answer["owner"],
         json!({"user_id": user_id, "username": "ann"})
     );
-    let organization = create_key(&env, json!({"name": "o", "owner": {"org_id": org_id}})).await;
+    let organization = env
+        .create_api_key(json!({"name": "o", "owner": {"org_id": org_id}}))
+        .await;
     let answer = env.introspect(organization["key"].as_str().unwrap()).await;
     assert_eq!(answer["owner"], json!({"org_id": org_id, "name": "Globex"}));
 
@@ -475,11 +467,9 @@ async fn bad_key_input_is_refused_clearly(backend: Backend) {
 
 async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
     let env = TestEnv::start_with(backend, &["--tenant-token-ttl-secs", "300"]).await;
-    let service = create_key(
-        &env,
-        json!({"name": "saas backend", "scope": "reports:read reports:write"}),
-    )
-    .await;
+    let service = env
+        .create_api_key(json!({"name": "saas backend", "scope": "reports:read reports:write"}))
+        .await;
     let key = service["key"].as_str().unwrap();
     let mint = |form: Vec<(&'static str, &'static str)>| {
         let mut form = form;
@@ -520,7 +510,9 @@ async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
     let response = mint(vec![("tenant", "not a tenant")]).await.unwrap();
     assert_eq!(response.status(), 400);
     let user_id = env.create_user("cal").await;
-    let personal = create_key(&env, json!({"name": "p", "owner": {"user_id": user_id}})).await;
+    let personal = env
+        .create_api_key(json!({"name": "p", "owner": {"user_id": user_id}}))
+        .await;
     let response = env
         .http
         .post(env.url("/token"))
@@ -539,11 +531,9 @@ async fn service_keys_mint_scoped_tenant_tokens(backend: Backend) {
 async fn test_keys_are_told_from_live_ones(backend: Backend) {
     let env = TestEnv::start(backend).await;
     for key_env in ["test", "live"] {
-        let created = create_key(
-            &env,
-            json!({"name": key_env, "scope": "read", "env": key_env}),
-        )
-        .await;
+        let created = env
+            .create_api_key(json!({"name": key_env, "scope": "read", "env": key_env}))
+            .await;
         let key = created["key"].as_str().unwrap();
         assert!(key.starts_with(&format!("pc_{key_env}_")));
         let response = exchange(&env, &env.server.base, key, None).await;

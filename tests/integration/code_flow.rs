@@ -257,23 +257,15 @@ async fn concurrent_code_redemption_has_one_winner(backend: Backend) {
     let client = env.spa_client().await;
     let replica = env.start_replica();
     let (code, verifier) = env.authorization_code(&client, "erin", "read").await;
-    let env = &env;
-    let attempts = (0..12).map(|i| {
-        let base = if i % 2 == 0 {
-            env.server.base.clone()
-        } else {
-            replica.base.clone()
-        };
-        let form = vec![
-            ("grant_type", "authorization_code"),
-            ("client_id", client.id.as_str()),
-            ("code", code.as_str()),
-            ("code_verifier", verifier.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-        ];
-        async move { env.token_at(&base, None, &form).await.status().as_u16() }
-    });
-    let statuses = futures::future::join_all(attempts).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client.id.as_str()),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+    let responses = env.token_at_once(&replica, 12, &form).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -345,21 +337,13 @@ async fn concurrent_refresh_has_one_winner_across_processes(backend: Backend) {
     let (code, verifier) = env.authorization_code(&client, "gina", "read").await;
     let first = tokens(env.redeem(&client, &code, &verifier).await).await;
     let refresh = first["refresh_token"].as_str().unwrap();
-    let env = &env;
-    let attempts = (0..12).map(|i| {
-        let base = if i % 2 == 0 {
-            env.server.base.clone()
-        } else {
-            replica.base.clone()
-        };
-        let form = vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", client.id.as_str()),
-            ("refresh_token", refresh),
-        ];
-        async move { env.token_at(&base, None, &form).await.status().as_u16() }
-    });
-    let statuses = futures::future::join_all(attempts).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client.id.as_str()),
+        ("refresh_token", refresh),
+    ];
+    let responses = env.token_at_once(&replica, 12, &form).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

@@ -178,14 +178,8 @@ async fn only_resource_servers_introspect_other_clients_tokens(backend: Backend)
     let nosy = env.service_client().await;
     let resource_server = env.resource_server_client().await;
     let key: Value = env
-        .admin(Method::POST, "/admin/api-keys")
-        .json(&json!({"name": "k", "scope": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .create_api_key(json!({"name": "k", "scope": "read"}))
+        .await;
     let key = key["key"].as_str().unwrap();
     let own: Value = env
         .token(Some(&nosy), &[("grant_type", "client_credentials")])

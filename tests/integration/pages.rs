@@ -167,14 +167,7 @@ async fn sign_out_ends_the_session(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let page = browser
-        .get(env.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.page(&browser, "/login").await;
     assert!(
         page.contains("<h1>Sign in</h1>"),
         "signed out: the login form again"
@@ -391,14 +384,7 @@ async fn a_burst_of_guesses_checks_no_more_than_the_limit(backend: Backend) {
     let env = TestEnv::start(backend).await;
     env.create_user("quincy").await;
     let browser = browser();
-    let page = browser
-        .get(env.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.page(&browser, "/login").await;
     let csrf = hidden_field(&page, "csrf");
     let guesses = (0..40).map(|i| {
         let password = if i == 37 {
@@ -442,16 +428,7 @@ async fn csrf_tokens_are_bound_to_the_session(backend: Backend) {
     env.create_user("lea").await;
     env.create_user("max").await;
     let lea = browser();
-    let before = hidden_field(
-        &lea.get(env.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "csrf",
-    );
+    let before = hidden_field(&env.page(&lea, "/login").await, "csrf");
     let (_, lea_token) = env.login_directly(&lea, "lea", "").await;
     assert_ne!(before, lea_token, "the token changes at sign-in");
     let max = browser();

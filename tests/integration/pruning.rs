@@ -73,15 +73,7 @@ async fn expired_rows_are_pruned_and_live_ones_kept(backend: Backend) {
 
     let mut revoked_keys = Vec::new();
     for name in ["revoked long ago", "revoked an hour ago"] {
-        let created: Value = env
-            .admin(reqwest::Method::POST, "/admin/api-keys")
-            .json(&serde_json::json!({"name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created: Value = env.create_api_key(serde_json::json!({"name": name})).await;
         revoked_keys.push(created["id"].as_str().unwrap().to_owned());
     }
 

@@ -179,14 +179,8 @@ async fn bad_metadata_is_refused(backend: Backend) {
 async fn registrar_keys_only_register_clients(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let created: Value = env
-        .admin(Method::POST, "/admin/api-keys")
-        .json(&json!({"name": "partner", "kind": "registrar", "scope": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .create_api_key(json!({"name": "partner", "kind": "registrar", "scope": "read"}))
+        .await;
     assert_eq!(created["kind"], "registrar");
     let registrar = created["key"].as_str().unwrap();
     let from_cli = crate::common::cli_json(

@@ -62,14 +62,8 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
     let env = TestEnv::start_on(TestDb::existing(url), &[]);
     let (spa, refresh_token) = env.first_refresh_token("vera").await;
     let created: Value = env
-        .admin(Method::POST, "/admin/api-keys")
-        .json(&json!({"name": "doomed", "scope": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .create_api_key(json!({"name": "doomed", "scope": "read"}))
+        .await;
     let (key_id, key) = (
         created["id"].as_str().unwrap(),
         created["key"].as_str().unwrap(),

@@ -167,6 +167,12 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// The text of the page at `path`, as `browser` gets it.
+    pub async fn page(&self, browser: &reqwest::Client, path: &str) -> String {
+        let response = browser.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Signs in on `/login` itself (not within an authorization), continuing to `continue_to`;
     /// returns the response and the browser's CSRF token: once signed in, the session's (the
     /// token changes at sign-in).
@@ -176,14 +182,7 @@ impl TestEnv {
         username: &str,
         continue_to: &str,
     ) -> (reqwest::Response, String) {
-        let page = browser
-            .get(self.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = self.page(browser, "/login").await;
         let csrf = hidden_field(&page, "csrf");
         let form = [
             ("username", username),
@@ -197,14 +196,7 @@ impl TestEnv {
             .send()
             .await
             .unwrap();
-        let after = browser
-            .get(self.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let after = self.page(browser, "/login").await;
         if after.contains("You are signed in") {
             return (response, hidden_field(&after, "csrf"));
         }

@@ -386,6 +386,19 @@ impl TestEnv {
         introspect_at(&self.http, &self.server, &self.admin_key, token).await
     }
 
+    /// Creates an API key through the admin API; expects a 201 and returns its body, with the
+    /// key itself this once.
+    pub async fn create_api_key(&self, body: Value) -> Value {
+        let response = self
+            .admin(reqwest::Method::POST, "/admin/api-keys")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
     /// Revokes an API key through the admin API; expects a 204.
     pub async fn revoke_api_key(&self, id: &str) {
         let response = self
@@ -423,6 +436,25 @@ impl TestEnv {
             request = request.basic_auth(&client.id, Some(&client.secret));
         }
         request.send().await.unwrap()
+    }
+
+    /// Sends the same public-client `/token` request `times` times at once, alternating between
+    /// this server and `replica`; returns the responses in order.
+    pub async fn token_at_once(
+        &self,
+        replica: &Server,
+        times: usize,
+        form: &[(&str, &str)],
+    ) -> Vec<reqwest::Response> {
+        let attempts = (0..times).map(|i| {
+            let base = if i % 2 == 0 {
+                &self.server.base
+            } else {
+                &replica.base
+            };
+            self.token_at(base, None, form)
+        });
+        futures::future::join_all(attempts).await
     }
 
     pub async fn jwks(&self) -> Value {
