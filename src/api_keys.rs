@@ -59,6 +59,15 @@ impl ApiKeyKind {
         }
     }
 
+    /// Whether a key of this kind may have `owner`: a personal key is owned by a user, an
+    /// organization key by an organization, the others by no one.
+    pub fn fits(self, owner: &KeyOwner) -> bool {
+        match self {
+            Self::Admin | Self::Registrar | Self::Service => *owner == KeyOwner::Nobody,
+            kind => owner.kind() == kind,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "admin" => Some(Self::Admin),
@@ -189,6 +198,22 @@ fn checksum(body: &str) -> String {
     base62_fixed(u32::from_be_bytes(first4) as u64, CHECKSUM_CHARS)
 }
 
+/// Largest metadata object accepted, serialized.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// Metadata is a JSON object of at most 8 KiB.
+pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
+    if !metadata.is_object() {
+        return Err("metadata must be a JSON object".into());
+    }
+    if metadata.to_string().len() > MAX_METADATA_BYTES {
+        return Err(format!(
+            "metadata must be at most {MAX_METADATA_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,120 +241,4 @@ mod tests {
         assert!(!is_well_formed("pc_live_"));
         assert!(!is_well_formed("not a key"));
     }
-}
-
-/// What a new key is to be; checked by [`create_api_key`].
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub kind: ApiKeyKind,
-    pub name: String,
-    pub scope: String,
-    pub env: KeyEnv,
-    pub metadata: serde_json::Value,
-    pub owner: KeyOwner,
-    pub created_by: Option<String>,
-    pub revoke_when_creator_leaves: bool,
-    pub expires_at: Option<i64>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiKeyError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-/// Largest metadata object accepted, serialized.
-const MAX_METADATA_BYTES: usize = 8 * 1024;
-
-/// Checks `new` and stores it; returns the key and its secret, which is shown only now.
-pub async fn create_api_key(
-    store: &crate::store::Store,
-    prefix: &str,
-    new: NewApiKey,
-) -> Result<(ApiKey, Secret), ApiKeyError> {
-    let invalid = |m: &str| ApiKeyError::Invalid(m.to_owned());
-    crate::names::check_display_name(&new.name).map_err(ApiKeyError::Invalid)?;
-    let name = new.name.trim();
-    let scope =
-        crate::oauth::scope::Scope::parse(&new.scope).map_err(|e| ApiKeyError::Invalid(e.0))?;
-    check_metadata(&new.metadata).map_err(ApiKeyError::Invalid)?;
-    let now = crate::clock::unix_now();
-    if new.expires_at.is_some_and(|at| at <= now) {
-        return Err(invalid("the expiry must be in the future"));
-    }
-    let owner_matches_kind = match new.kind {
-        ApiKeyKind::Admin | ApiKeyKind::Registrar | ApiKeyKind::Service => {
-            new.owner == KeyOwner::Nobody
-        }
-        kind => new.owner.kind() == kind,
-    };
-    if !owner_matches_kind {
-        return Err(invalid(
-            "a personal key is owned by a user, an organization key by an organization, others by no one",
-        ));
-    }
-    match &new.owner {
-        KeyOwner::User { user_id } if store.find_user(user_id).await?.is_none() => {
-            return Err(invalid("no such user"));
-        }
-        KeyOwner::Org { org_id } if store.find_organization(org_id).await?.is_none() => {
-            return Err(invalid("no such organization"));
-        }
-        _ => {}
-    }
-    // The creator who may take the key with them must be a member: only a member can leave.
-    if new.revoke_when_creator_leaves {
-        let KeyOwner::Org { org_id } = &new.owner else {
-            return Err(invalid(
-                "revoke_when_creator_leaves applies to organization keys",
-            ));
-        };
-        let is_member = match &new.created_by {
-            Some(user_id) => store
-                .list_members(org_id)
-                .await?
-                .iter()
-                .any(|member| member.user_id == *user_id),
-            None => false,
-        };
-        if !is_member {
-            return Err(invalid(
-                "revoke_when_creator_leaves needs created_by: a member of the organization",
-            ));
-        }
-    }
-    let secret = generate_key(prefix, new.env);
-    let key = ApiKey {
-        id: crate::secrets::random_id(API_KEY_ID_PREFIX),
-        kind: new.kind,
-        name: name.to_owned(),
-        display_prefix: display_prefix(secret.expose()),
-        scope: scope.to_string(),
-        env: new.env,
-        metadata: new.metadata,
-        owner: new.owner,
-        created_by: new.created_by,
-        revoke_when_creator_leaves: new.revoke_when_creator_leaves,
-        created_at: now,
-        expires_at: new.expires_at,
-        revoked_at: None,
-        last_used_at: None,
-    };
-    store.insert_api_key(&key, &secret.hash()).await?;
-    Ok((key, secret))
-}
-
-/// Metadata is a JSON object of at most 8 KiB.
-pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
-    if !metadata.is_object() {
-        return Err("metadata must be a JSON object".into());
-    }
-    if metadata.to_string().len() > MAX_METADATA_BYTES {
-        return Err(format!(
-            "metadata must be at most {MAX_METADATA_BYTES} bytes"
-        ));
-    }
-    Ok(())
 }

@@ -234,6 +234,19 @@ impl From<StoreError> for AdminError {
     }
 }
 
+impl From<crate::admin::Error> for AdminError {
+    fn from(e: crate::admin::Error) -> Self {
+        use crate::admin::Error;
+        match e {
+            Error::Invalid(message) => Self::invalid_input(message),
+            Error::InvalidMetadata(e) => Self::invalid_input(e.message()),
+            Error::NotFound(message) => Self::not_found(message),
+            Error::Conflict(message) => Self::conflict(message),
+            Error::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<KeyStoreError> for AdminError {
     fn from(e: KeyStoreError) -> Self {
         tracing::error!(error = %e, "signing key error");

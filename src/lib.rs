@@ -3,6 +3,7 @@
 //! `cli` parses the command line; `http` serves the endpoints over the domain modules
 //! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`) and the database (`store`).
 
+pub mod admin;
 pub mod api_keys;
 pub mod app;
 pub mod cli;

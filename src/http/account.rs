@@ -8,7 +8,9 @@ use axum::response::Response;
 use super::AppState;
 use super::login::{see_other, unavailable};
 use super::pages::{self, AccountKeysPage, KeyRow};
-use crate::api_keys::{self, ApiKeyError, ApiKeyKind, KeyEnv, KeyOwner, NewApiKey};
+use crate::admin::api_keys::{Expiry, KeyRequest, create_api_key};
+use crate::admin::{self, Actor};
+use crate::api_keys::{ApiKeyKind, KeyEnv, KeyOwner};
 use crate::clock::unix_now;
 use crate::oauth::scope::Scope;
 use crate::users::User;
@@ -64,9 +66,9 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         "" => Some(None),
         days => days.parse::<i64>().ok().map(Some),
     };
-    let expires_at = match chosen.filter(|c| state.config.personal_key_expiry_choices().contains(c))
-    {
-        Some(days) => days.map(|days| unix_now() + days * 86_400),
+    let expiry = match chosen.filter(|c| state.config.personal_key_expiry_choices().contains(c)) {
+        Some(Some(days)) => Expiry::InSecs(days * 86_400),
+        Some(None) => Expiry::Never,
         None => return refuse("Choose an expiry from the list.".into()).await,
     };
     // Revoked and expired keys count until they are pruned (two days on), so that making and
@@ -82,8 +84,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         ))
         .await;
     }
-    let new = NewApiKey {
-        kind: ApiKeyKind::Personal,
+    let request = KeyRequest {
+        kind: Some(ApiKeyKind::Personal),
         name,
         scope: requested.to_string(),
         env: KeyEnv::Live,
@@ -91,13 +93,13 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         owner: KeyOwner::User {
             user_id: user.id.clone(),
         },
-        created_by: Some(user.id.clone()),
+        expiry,
+        created_by: None,
         revoke_when_creator_leaves: false,
-        expires_at,
     };
-    match api_keys::create_api_key(&state.store, &state.config.api_key_prefix, new).await {
-        Ok((key, secret)) => {
-            tracing::info!(key_id = %key.id, user_id = %user.id, "created a personal API key");
+    let actor = Actor::User(user.id.clone());
+    match create_api_key(&state.store, &state.config.api_key_prefix, request, &actor).await {
+        Ok((_, secret)) => {
             render(
                 &state,
                 &headers,
@@ -108,18 +110,18 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             )
             .await
         }
-        Err(ApiKeyError::Invalid(message)) => {
+        Err(admin::Error::Store(e)) => unavailable(e),
+        Err(refused) => {
             render(
                 &state,
                 &headers,
                 &user,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some(&message),
+                Some(&refused.to_string()),
             )
             .await
         }
-        Err(ApiKeyError::Store(e)) => unavailable(e),
     }
 }
 

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::extract::{AdminAuthFailure, authenticate_key_of};
+use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
-use crate::clock::unix_now;
 use crate::error::OAuthError;
 use crate::oauth::scope::Scope;
 
@@ -55,35 +55,21 @@ pub async fn register(
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
-    let valid = metadata.validate().map_err(|e| match e {
-        MetadataError::InvalidRedirectUri(m) => OAuthError::invalid_redirect_uri(m),
-        MetadataError::InvalidClientMetadata(m) => OAuthError::invalid_client_metadata(m),
-    })?;
-    // A registrar's clients get no more than the registrar was given: no first-party flags,
-    // scopes within the key's, and no resources (their tokens are for the default audience).
-    if key.kind == ApiKeyKind::Registrar {
-        if valid.skip_consent || valid.resource_server {
-            return Err(OAuthError::invalid_client_metadata(
-                "a registrar key cannot register first-party clients (skip_consent) or resource servers",
-            ));
-        }
-        let allowed = Scope::parse(&key.scope).unwrap_or_default();
-        if !valid.scope.is_subset_of(&allowed) {
-            return Err(OAuthError::invalid_client_metadata(format!(
-                "this registrar key may register clients with scopes within {:?} only",
-                allowed.to_string()
-            )));
-        }
-        if !valid.resources.is_empty() {
-            return Err(OAuthError::invalid_client_metadata(
-                "a registrar key cannot register clients for resources",
-            ));
-        }
-    }
-
-    let (client, secret) = valid.into_new_client(unix_now());
-    state.store.insert_client(&client).await?;
-    tracing::info!(client_id = %client.id, "registered a client");
+    let registrant = match key.kind {
+        ApiKeyKind::Registrar => Registrant::Registrar {
+            scope: Scope::parse(&key.scope).unwrap_or_default(),
+        },
+        _ => Registrant::Operator,
+    };
+    let (client, secret) = register_client(&state.store, metadata, &registrant)
+        .await
+        .map_err(|e| match e {
+            admin::Error::InvalidMetadata(MetadataError::InvalidRedirectUri(m)) => {
+                OAuthError::invalid_redirect_uri(m)
+            }
+            admin::Error::Store(e) => e.into(),
+            refused => OAuthError::invalid_client_metadata(refused.to_string()),
+        })?;
 
     // RFC 7591 §3.2.1: the metadata, plus the secret this once.
     let mut body = client.metadata();

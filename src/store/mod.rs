@@ -51,6 +51,9 @@ pub enum StoreError {
     /// under those checks.
     #[error("text the database cannot hold: {0}")]
     InvalidText(#[source] sqlx::Error),
+    /// The database cannot be used at all: the message names the cause and the fix.
+    #[error("{0}")]
+    CannotConnect(String),
     #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
     #[error("migration failed: {0}")]
@@ -140,12 +143,22 @@ pub(crate) enum Database {
 impl Store {
     /// Connects to `sqlite://FILE` (creating the file when missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, true).await
+    }
+
+    /// Connects to an existing database: a missing SQLite file is an error, not a new database.
+    pub async fn connect_existing(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, create_if_missing: bool) -> Result<Self, StoreError> {
         install_default_drivers();
         let (database, max_connections) = if is_sqlite(url) {
-            let path = prepare_sqlite_file(url).await?;
+            let path = prepare_sqlite_file(url, create_if_missing).await?;
             // SQLite has one writer at a time; a few connections serve concurrent readers.
             (Database::Sqlite { path }, 4)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            check_postgres(url).await?;
             (
                 Database::Postgres {
                     url: url.to_owned(),
@@ -192,43 +205,103 @@ impl Store {
     }
 }
 
+/// How long the first, direct connection to PostgreSQL may take.
+const POSTGRES_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects once, directly, so that a PostgreSQL that cannot be used is reported with its
+/// cause and a fix (the pool would only say it timed out).
+async fn check_postgres(url: &str) -> Result<(), StoreError> {
+    use sqlx::postgres::PgConnectOptions;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+    let (host, port) = (options.get_host(), options.get_port());
+    let user = options.get_username();
+    let database = options.get_database().unwrap_or(user);
+    let error = match tokio::time::timeout(POSTGRES_CHECK_TIMEOUT, options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = sqlx::Connection::close(connection).await;
+            return Ok(());
+        }
+        Ok(Err(error)) => error,
+        Err(_) => {
+            return Err(StoreError::CannotConnect(format!(
+                "no answer from PostgreSQL at {host}:{port} within {} s: is the address right, \
+                 and does a firewall let it through?",
+                POSTGRES_CHECK_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    let code = match &error {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    let message = match (&error, code.as_deref()) {
+        (sqlx::Error::Io(io), _) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!(
+                "connection refused at {host}:{port}: is PostgreSQL running there? \
+                 (`pg_isready -h {host} -p {port}` tells)"
+            )
+        }
+        (_, Some("3D000")) => format!(
+            "PostgreSQL at {host}:{port} has no database {database:?}: create it with \
+             `createdb -h {host} -p {port} -U {user} {database}`"
+        ),
+        (_, Some("28P01" | "28000")) => format!(
+            "PostgreSQL at {host}:{port} refused user {user:?} ({error}): check the user and \
+             password in the URL"
+        ),
+        _ => format!("cannot connect to PostgreSQL at {host}:{port}: {error}"),
+    };
+    Err(StoreError::CannotConnect(message))
+}
+
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// The file a `sqlite:` URL names; None for other databases.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let options = SqliteConnectOptions::from_str(url)
+        .ok()
+        .filter(|_| is_sqlite(url))?;
+    Some(options.get_filename().to_owned())
 }
 
 /// Creates the SQLite file when missing and switches it to WAL, which lets readers proceed
 /// while a writer commits (and lets the CLI write while a server runs). WAL mode is stored
 /// in the file, so every later connection uses it. Returns the file's path.
-async fn prepare_sqlite_file(url: &str) -> Result<PathBuf, StoreError> {
+async fn prepare_sqlite_file(url: &str, create_if_missing: bool) -> Result<PathBuf, StoreError> {
     // Each connection would get a database of its own, and the CLI could never reach it.
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Err(StoreError::UnsupportedUrl(redact_url(url)));
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?
-        .create_if_missing(true)
+        .create_if_missing(create_if_missing)
         .journal_mode(SqliteJournalMode::Wal);
-    make_database_file_private(options.get_filename())?;
+    make_database_file_private(options.get_filename(), create_if_missing)?;
     let connection = options.connect().await?;
     sqlx::Connection::close(connection).await?;
     Ok(options.get_filename().to_owned())
 }
 
 /// Makes the database file readable by the server's user only: it holds password hashes and
-/// secret digests. A missing file is created so; an existing one that others may read is
+/// secret digests. A missing file is created so (when `create`); an existing one that others may read is
 /// tightened, with its `-wal` and `-shm` (which SQLite creates with the database's
 /// permissions), and a warning.
-fn make_database_file_private(path: &std::path::Path) -> Result<(), StoreError> {
+fn make_database_file_private(path: &std::path::Path, create: bool) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+    if create {
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+        }
     }
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));

@@ -1,15 +1,59 @@
 //! The command line: the same database and keys as a running server.
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
 use serde_json::Value;
 
-use crate::common::{Backend, Client, TestEnv, cli, cli_json};
+use crate::common::flow::{PASSWORD, browser};
+use crate::common::{BIN, Backend, Client, TestDb, TestEnv, cli, cli_json};
 use crate::on_both_databases;
 
 on_both_databases!(
     cli_clients_work_on_a_running_server,
     cli_refuses_bad_input_clearly,
-    cli_manages_api_keys_and_organizations
+    cli_manages_api_keys_and_organizations,
+    cli_manages_clients,
+    cli_manages_users
 );
+
+/// Runs a CLI command with `input` on its standard input.
+fn cli_with_input(env: &TestEnv, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", &env.db.url)
+        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 async fn cli_clients_work_on_a_running_server(backend: Backend) {
     let env = TestEnv::start(backend).await;
@@ -128,7 +172,7 @@ async fn cli_refuses_bad_input_clearly(backend: Backend) {
         "sqlite::memory:",
         "sqlite://file.db?mode=memory",
     ] {
-        let out = cli(&env.db, &env.keys_dir, &["--database-url", url, "migrate"]);
+        let out = cli(&env.db, &env.keys_dir, &["migrate", "--database-url", url]);
         assert!(!out.status.success(), "{url}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -254,4 +298,218 @@ async fn cli_manages_api_keys_and_organizations(backend: Backend) {
             .status(),
         401
     );
+}
+
+async fn cli_manages_clients(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let run = |args: &[&str]| cli(&env.db, &env.keys_dir, args);
+    assert!(text(&run(&["clients", "list"])).starts_with("no clients yet"));
+
+    let created = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Billing",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "a b",
+            "--json",
+        ],
+    );
+    let client = Client::from_created(&created);
+    let listed = text(&run(&["clients", "list"]));
+    let mut lines = listed.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("CLIENT_ID") && header.contains("CREATED"),
+        "{listed}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&client.id) && row.contains("Billing"),
+        "{listed}"
+    );
+    assert!(
+        row.contains("client_credentials") && row.ends_with(" UTC"),
+        "{listed}"
+    );
+    let listed = cli_json(&env.db, &env.keys_dir, &["clients", "list", "--json"]);
+    assert_eq!(listed["clients"][0]["client_id"], client.id.as_str());
+    assert!(!listed.to_string().contains(&client.secret));
+    let shown = text(&run(&["clients", "show", &client.id]));
+    assert!(
+        shown.contains("Billing") && shown.contains("client_secret_basic"),
+        "{shown}"
+    );
+
+    // Narrowing the scope takes effect at the next request.
+    let updated = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["clients", "update", &client.id, "--scope", "a", "--json"],
+    );
+    assert_eq!(updated["scope"], "a");
+    assert_eq!(updated["client_name"], "Billing", "what is not given stays");
+    let wider = [("grant_type", "client_credentials"), ("scope", "b")];
+    assert_eq!(env.token(Some(&client), &wider).await.status(), 400);
+
+    // A new secret works at once, and the old one no longer does.
+    let rotated = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["clients", "rotate-secret", &client.id, "--json"],
+    );
+    let renewed = Client {
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+        ..client.clone()
+    };
+    let grant = [("grant_type", "client_credentials")];
+    assert_eq!(env.token(Some(&client), &grant).await.status(), 401);
+    assert_eq!(env.token(Some(&renewed), &grant).await.status(), 200);
+
+    assert!(text(&run(&["clients", "delete", &client.id])).contains("deleted"));
+    assert_eq!(env.token(Some(&renewed), &grant).await.status(), 401);
+    assert!(stderr(&run(&["clients", "show", &client.id])).contains("no client"));
+    assert!(stderr(&run(&["clients", "delete", &client.id])).contains("no client"));
+}
+
+/// Whether `username` can sign in with `password` on the login page.
+async fn signs_in(env: &TestEnv, username: &str, password: &str) -> bool {
+    let browser = browser();
+    let page = env.page(&browser, "/login").await;
+    let csrf = crate::common::flow::hidden_field(&page, "csrf");
+    browser
+        .post(env.url("/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    env.page(&browser, "/login")
+        .await
+        .contains("You are signed in")
+}
+
+async fn cli_manages_users(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let run = |args: &[&str]| cli(&env.db, &env.keys_dir, args);
+    assert!(text(&run(&["users", "list"])).starts_with("no users yet"));
+
+    let created = cli_with_input(
+        &env,
+        &["users", "create", "--username", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(text(&created).contains("created user alice"));
+    let listed = text(&run(&["users", "list"]));
+    assert!(
+        listed.starts_with("ID") && listed.contains("alice") && listed.contains("active"),
+        "{listed}"
+    );
+    let shown = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["users", "show", "alice", "--json"],
+    );
+    assert_eq!(shown["username"], "alice");
+    assert!(signs_in(&env, "alice", PASSWORD).await);
+
+    let new_password = "a much newer passphrase";
+    let set = cli_with_input(
+        &env,
+        &["users", "set-password", "alice", "--password-stdin"],
+        &format!("{new_password}\n"),
+    );
+    assert!(text(&set).contains("new password"));
+    assert!(!signs_in(&env, "alice", PASSWORD).await);
+    assert!(signs_in(&env, "alice", new_password).await);
+    let too_short = cli_with_input(
+        &env,
+        &["users", "set-password", "alice", "--password-stdin"],
+        "short\n",
+    );
+    assert!(stderr(&too_short).contains("at least"));
+
+    text(&run(&["users", "disable", "alice"]));
+    assert!(text(&run(&["users", "show", "alice"])).contains("disabled"));
+    assert!(!signs_in(&env, "alice", new_password).await);
+    text(&run(&["users", "enable", "alice"]));
+    assert!(signs_in(&env, "alice", new_password).await);
+
+    text(&run(&["users", "delete", "alice"]));
+    assert!(stderr(&run(&["users", "show", "alice"])).contains("no user named \"alice\""));
+    assert!(!signs_in(&env, "alice", new_password).await);
+}
+
+/// Only `serve` and `migrate` make a database: any other command run in the wrong place says
+/// where it looked, instead of making an empty one and printing credentials no server knows.
+#[tokio::test]
+async fn cli_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.db");
+    let db = TestDb::existing(format!("sqlite://{}", path.display()));
+    let keys = dir.path().join("keys");
+    for args in [
+        &["clients", "list"][..],
+        &["api-keys", "create", "--name", "ops", "--admin"],
+        &["users", "list"],
+        &["orgs", "list"],
+    ] {
+        let message = stderr(&cli(&db, &keys, args));
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("--database-url"), "{message}");
+        assert!(!path.exists(), "{args:?} made a database");
+    }
+    let message = stderr(&cli(&db, &keys, &["signing-keys", "list"]));
+    assert!(message.contains("--keys-dir"), "{message}");
+    assert!(!keys.exists());
+
+    assert!(text(&cli(&db, &keys, &["migrate"])).contains("migrations applied"));
+    assert!(text(&cli(&db, &keys, &["clients", "list"])).starts_with("no clients yet"));
+}
+
+/// Errors say what is wrong and what to do.
+#[tokio::test]
+async fn cli_errors_name_the_cause_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let nowhere = TestDb::existing("postgres://postgres@127.0.0.1:1/portcullis".into());
+    let message = stderr(&cli(&nowhere, &keys, &["users", "list"]));
+    assert!(
+        message.contains("connection refused at 127.0.0.1:1"),
+        "{message}"
+    );
+
+    let mut missing = url::Url::parse(&crate::common::postgres_admin_url()).unwrap();
+    missing.set_path("pc_no_such_database");
+    let missing = TestDb::existing(missing.to_string());
+    let message = stderr(&cli(&missing, &keys, &["migrate"]));
+    assert!(message.contains("createdb"), "{message}");
+    assert!(message.contains("pc_no_such_database"), "{message}");
+
+    let sqlite = TestDb::existing(format!("sqlite://{}", dir.path().join("p.db").display()));
+    let message = stderr(&cli(&sqlite, &keys, &["serve", "--bind", "localhost:8080"]));
+    assert!(
+        message.contains("127.0.0.1:8080") && message.contains("0.0.0.0:8080"),
+        "{message}"
+    );
+}
+
+#[test]
+fn cli_prints_shell_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = text(&out);
+        assert!(script.contains("rotate-secret"), "{shell}: {script}");
+    }
 }

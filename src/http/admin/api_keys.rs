@@ -7,24 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Page;
-use crate::api_keys::{self, ApiKey, ApiKeyError, ApiKeyKind, KeyEnv, KeyOwner, NewApiKey};
-use crate::clock::unix_now;
+use crate::admin::Actor;
+use crate::admin::api_keys::{self, Expiry, KeyChange, KeyRequest};
+use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
-use crate::oauth::scope::Scope;
-
-/// Longest lifetime `expires_in` may ask for: ten years.
-const MAX_EXPIRES_IN_SECS: i64 = 10 * 365 * 86_400;
-
-impl From<ApiKeyError> for AdminError {
-    fn from(e: ApiKeyError) -> Self {
-        match e {
-            ApiKeyError::Invalid(message) => AdminError::invalid_input(message),
-            ApiKeyError::Store(e) => e.into(),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,52 +62,46 @@ pub async fn create(
         }
     };
     let kind = match input.kind.as_deref() {
-        None => owner.kind(),
-        Some(text) => ApiKeyKind::parse(text).ok_or_else(|| {
+        None => None,
+        Some(text) => Some(ApiKeyKind::parse(text).ok_or_else(|| {
             AdminError::invalid_input(
                 "kind must be admin, registrar, service, personal or organization",
             )
-        })?,
+        })?),
     };
     let env = match input.env.as_deref() {
         None => KeyEnv::Live,
         Some(text) => KeyEnv::parse(text)
             .ok_or_else(|| AdminError::invalid_input("env must be live or test"))?,
     };
-    let now = unix_now();
-    let expires_at = match (input.expires_in, input.expires_at) {
+    let expiry = match (input.expires_in, input.expires_at) {
         (Some(_), Some(_)) => {
             return Err(AdminError::invalid_input(
                 "give expires_in or expires_at, not both",
             ));
         }
-        (Some(secs), None) if (1..=MAX_EXPIRES_IN_SECS).contains(&secs) => Some(now + secs),
-        (Some(_), None) => {
-            return Err(AdminError::invalid_input(
-                "expires_in must be 1 second to 10 years",
-            ));
-        }
-        (None, at) => at,
+        (Some(secs), None) => Expiry::InSecs(secs),
+        (None, Some(at)) => Expiry::At(at),
+        (None, None) => Expiry::Never,
     };
-    if input.created_by.is_some() && !matches!(owner, KeyOwner::Org { .. }) {
-        return Err(AdminError::invalid_input(
-            "created_by applies to organization keys",
-        ));
-    }
-    let new = NewApiKey {
+    let request = KeyRequest {
         kind,
         name: input.name,
         scope: input.scope.unwrap_or_default(),
         env,
         metadata: input.metadata.unwrap_or_else(|| json!({})),
         owner,
-        created_by: input.created_by.or(Some(admin.id)),
+        expiry,
+        created_by: input.created_by,
         revoke_when_creator_leaves: input.revoke_when_creator_leaves,
-        expires_at,
     };
-    let (key, secret) =
-        api_keys::create_api_key(&state.store, &state.config.api_key_prefix, new).await?;
-    tracing::info!(key_id = %key.id, kind = key.kind.as_str(), "created an API key");
+    let (key, secret) = api_keys::create_api_key(
+        &state.store,
+        &state.config.api_key_prefix,
+        request,
+        &Actor::AdminKey(admin.id),
+    )
+    .await?;
     let mut body = json!(key);
     body["key"] = secret.expose().into();
     Ok((StatusCode::CREATED, Json(body)))
@@ -130,10 +112,7 @@ pub async fn list(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let keys = state
-        .store
-        .list_api_keys(page.after.as_deref(), page.limit)
-        .await?;
+    let keys = api_keys::list_api_keys(&state.store, page.after.as_deref(), page.limit).await?;
     Ok(page.respond("api_keys", &keys, |item| &item.id, |item| json!(item)))
 }
 
@@ -142,13 +121,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, AdminError> {
-    Ok(Json(
-        state
-            .store
-            .find_api_key(&id)
-            .await?
-            .ok_or_else(|| no_key(&id))?,
-    ))
+    Ok(Json(api_keys::find_api_key(&state.store, &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -165,28 +138,14 @@ pub async fn update(
     Path(id): Path<String>,
     AdminJson(patch): AdminJson<KeyPatch>,
 ) -> Result<Json<ApiKey>, AdminError> {
-    let mut key = state
-        .store
-        .find_api_key(&id)
-        .await?
-        .ok_or_else(|| no_key(&id))?;
-    if let Some(name) = patch.name {
-        crate::names::check_display_name(&name).map_err(AdminError::invalid_input)?;
-        key.name = name.trim().to_owned();
-    }
-    if let Some(scope) = patch.scope {
-        key.scope = Scope::parse(&scope)
-            .map_err(|e| AdminError::invalid_input(e.0))?
-            .to_string();
-    }
-    if let Some(metadata) = patch.metadata {
-        api_keys::check_metadata(&metadata).map_err(AdminError::invalid_input)?;
-        key.metadata = metadata;
-    }
-    if !state.store.update_api_key(&key).await? {
-        return Err(no_key(&id));
-    }
-    Ok(Json(key))
+    let change = KeyChange {
+        name: patch.name,
+        scope: patch.scope,
+        metadata: patch.metadata,
+    };
+    Ok(Json(
+        api_keys::update_api_key(&state.store, &id, change).await?,
+    ))
 }
 
 /// Revokes the key: refused by the very next request, on every replica.
@@ -195,13 +154,6 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AdminError> {
-    if !state.store.revoke_api_key(&id, unix_now()).await? {
-        return Err(no_key(&id));
-    }
-    tracing::info!(key_id = %id, "revoked an API key");
+    api_keys::revoke_api_key(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn no_key(id: &str) -> AdminError {
-    AdminError::not_found(format!("no API key {id:?}"))
 }

@@ -7,13 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Page;
-use crate::clock::unix_now;
+use crate::admin::organizations::{self, parse_role};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
-use crate::names::check_display_name;
-use crate::organizations::{Organization, Role};
-use crate::secrets::random_id;
+use crate::organizations::Organization;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,13 +24,7 @@ pub async fn create(
     State(state): State<AppState>,
     AdminJson(input): AdminJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Organization>), AdminError> {
-    check_display_name(&input.name).map_err(AdminError::invalid_input)?;
-    let org = Organization {
-        id: random_id("org_"),
-        name: input.name.trim().to_owned(),
-        created_at: unix_now(),
-    };
-    state.store.insert_organization(&org).await?;
+    let org = organizations::create_organization(&state.store, &input.name).await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -41,10 +33,8 @@ pub async fn list(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let orgs = state
-        .store
-        .list_organizations(page.after.as_deref(), page.limit)
-        .await?;
+    let orgs =
+        organizations::list_organizations(&state.store, page.after.as_deref(), page.limit).await?;
     Ok(page.respond("organizations", &orgs, |item| &item.id, |item| json!(item)))
 }
 
@@ -53,12 +43,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let org = state
-        .store
-        .find_organization(&id)
-        .await?
-        .ok_or_else(|| no_org(&id))?;
-    let members = state.store.list_members(&id).await?;
+    let (org, members) = organizations::find_organization(&state.store, &id).await?;
     let mut body = json!(org);
     body["members"] = json!(members);
     Ok(Json(body))
@@ -70,10 +55,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AdminError> {
-    if !state.store.delete_organization(&id).await? {
-        return Err(no_org(&id));
-    }
-    tracing::info!(org_id = %id, "deleted an organization");
+    organizations::delete_organization(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,20 +73,8 @@ pub async fn set_member(
     Path(id): Path<String>,
     AdminJson(input): AdminJson<MemberInput>,
 ) -> Result<StatusCode, AdminError> {
-    let role = Role::parse(&input.role)
-        .ok_or_else(|| AdminError::invalid_input("role must be owner or member"))?;
-    state
-        .store
-        .find_organization(&id)
-        .await?
-        .ok_or_else(|| no_org(&id))?;
-    if state.store.find_user(&input.user_id).await?.is_none() {
-        return Err(AdminError::invalid_input("no such user"));
-    }
-    state
-        .store
-        .set_member(&id, &input.user_id, role, unix_now())
-        .await?;
+    let role = parse_role(&input.role)?;
+    organizations::add_member(&state.store, &id, &input.user_id, role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,12 +84,6 @@ pub async fn remove_member(
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
-    if !state.store.remove_member(&id, &user_id, unix_now()).await? {
-        return Err(AdminError::not_found("no such member"));
-    }
+    organizations::remove_member(&state.store, &id, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn no_org(id: &str) -> AdminError {
-    AdminError::not_found(format!("no organization {id:?}"))
 }

@@ -7,26 +7,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Page;
-use crate::clock::unix_now;
+use crate::admin::users::{self, NewUser, UserChange};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
-use crate::passwords;
-use crate::users::{self, User, UserError};
-
-impl From<UserError> for AdminError {
-    fn from(e: UserError) -> Self {
-        match e {
-            UserError::Invalid(message) => AdminError::invalid_input(message),
-            UserError::Taken => AdminError::conflict("the username is already taken"),
-            UserError::Store(e) => e.into(),
-        }
-    }
-}
+use crate::users::User;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewUser {
+pub struct NewUserInput {
     username: String,
     email: Option<String>,
     password: String,
@@ -35,16 +24,14 @@ pub struct NewUser {
 pub async fn create(
     _: AdminKey,
     State(state): State<AppState>,
-    AdminJson(new): AdminJson<NewUser>,
+    AdminJson(input): AdminJson<NewUserInput>,
 ) -> Result<(StatusCode, Json<User>), AdminError> {
-    let user = users::create_user(
-        &state.store,
-        &new.username,
-        new.email.as_deref(),
-        new.password,
-    )
-    .await?;
-    tracing::info!(user_id = %user.id, "created a user");
+    let new = NewUser {
+        username: input.username,
+        email: input.email,
+        password: input.password,
+    };
+    let user = users::create_user(&state.store, new).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -53,10 +40,7 @@ pub async fn list(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
-    let users = state
-        .store
-        .list_users(page.after.as_deref(), page.limit)
-        .await?;
+    let users = users::list_users(&state.store, page.after.as_deref(), page.limit).await?;
     Ok(page.respond("users", &users, |item| &item.id, |item| json!(item)))
 }
 
@@ -65,13 +49,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<User>, AdminError> {
-    Ok(Json(
-        state
-            .store
-            .find_user(&id)
-            .await?
-            .ok_or_else(|| no_user(&id))?,
-    ))
+    Ok(Json(users::find_user(&state.store, &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -91,43 +69,12 @@ pub async fn update(
     Path(id): Path<String>,
     AdminJson(patch): AdminJson<UserPatch>,
 ) -> Result<Json<User>, AdminError> {
-    let mut user = state
-        .store
-        .find_user(&id)
-        .await?
-        .ok_or_else(|| no_user(&id))?;
-    let now = unix_now();
-    if let Some(email) = patch.email {
-        let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-        if let Some(email) = &email {
-            users::check_email(email).map_err(AdminError::invalid_input)?;
-        }
-        user.email = email;
-    }
-    if let Some(disabled) = patch.disabled {
-        user.disabled_at = match (disabled, user.disabled_at) {
-            (true, None) => Some(now),
-            (true, since) => since,
-            (false, _) => None,
-        };
-    }
-    let new_password_hash = match patch.password {
-        Some(password) => Some(
-            passwords::hash_password(password)
-                .await
-                .map_err(|e| AdminError::invalid_input(e.to_string()))?,
-        ),
-        None => None,
+    let change = UserChange {
+        email: patch.email,
+        password: patch.password,
+        disabled: patch.disabled,
     };
-    user.updated_at = now;
-    if !state
-        .store
-        .update_user(&user, new_password_hash.as_deref())
-        .await?
-    {
-        return Err(no_user(&id));
-    }
-    Ok(Json(user))
+    Ok(Json(users::update_user(&state.store, &id, change).await?))
 }
 
 pub async fn delete(
@@ -135,15 +82,8 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AdminError> {
-    if !state.store.delete_user(&id).await? {
-        return Err(no_user(&id));
-    }
-    tracing::info!(user_id = %id, "deleted a user");
+    users::delete_user(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn no_user(id: &str) -> AdminError {
-    AdminError::not_found(format!("no user {id:?}"))
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).

@@ -48,7 +48,7 @@ pub struct TestDb {
     _dir: tempfile::TempDir,
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("PORTCULLIS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into())
 }
 

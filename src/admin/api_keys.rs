@@ -1,0 +1,189 @@
+//! Making, changing and revoking API keys: the admin API, the CLI and the account page all
+//! make keys through [`create_api_key`].
+
+use serde_json::Value;
+
+use super::{Actor, Error};
+use crate::api_keys::{
+    API_KEY_ID_PREFIX, ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix,
+    generate_key,
+};
+use crate::clock::unix_now;
+use crate::names::check_display_name;
+use crate::oauth::scope::Scope;
+use crate::secrets::{Secret, random_id};
+use crate::store::Store;
+
+/// Longest lifetime a key may be given relative to now: ten years.
+pub const MAX_EXPIRES_IN_SECS: i64 = 10 * 365 * 86_400;
+
+/// When a new key stops working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    /// This many seconds from now: 1 second to [`MAX_EXPIRES_IN_SECS`].
+    InSecs(i64),
+    /// At this Unix time, which must be in the future.
+    At(i64),
+}
+
+/// A key to make.
+#[derive(Debug, Clone)]
+pub struct KeyRequest {
+    /// None: the kind that follows from the owner (personal, organization, or service).
+    pub kind: Option<ApiKeyKind>,
+    pub name: String,
+    /// Space-delimited scopes the key may use.
+    pub scope: String,
+    pub env: KeyEnv,
+    /// A JSON object, returned by introspection.
+    pub metadata: Value,
+    pub owner: KeyOwner,
+    pub expiry: Expiry,
+    /// For organization keys only: the member the key is made for, who may take it with them
+    /// (`revoke_when_creator_leaves`). Otherwise the actor is recorded as the creator.
+    pub created_by: Option<String>,
+    pub revoke_when_creator_leaves: bool,
+}
+
+/// What to change about a key; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct KeyChange {
+    pub name: Option<String>,
+    pub scope: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// Checks `request` and stores the key; returns it with its secret, which is shown only now.
+pub async fn create_api_key(
+    store: &Store,
+    prefix: &str,
+    request: KeyRequest,
+    actor: &Actor,
+) -> Result<(ApiKey, Secret), Error> {
+    check_display_name(&request.name).map_err(Error::Invalid)?;
+    let scope = Scope::parse(&request.scope).map_err(|e| Error::Invalid(e.0))?;
+    check_metadata(&request.metadata).map_err(Error::Invalid)?;
+    let now = unix_now();
+    let expires_at = match request.expiry {
+        Expiry::Never => None,
+        Expiry::InSecs(secs) if (1..=MAX_EXPIRES_IN_SECS).contains(&secs) => Some(now + secs),
+        Expiry::InSecs(_) => return Err(Error::invalid("expires_in must be 1 second to 10 years")),
+        Expiry::At(at) if at <= now => {
+            return Err(Error::invalid("the expiry must be in the future"));
+        }
+        Expiry::At(at) => Some(at),
+    };
+    let kind = request.kind.unwrap_or_else(|| request.owner.kind());
+    if !kind.fits(&request.owner) {
+        return Err(Error::invalid(
+            "a personal key is owned by a user, an organization key by an organization, others by no one",
+        ));
+    }
+    match &request.owner {
+        KeyOwner::User { user_id } if store.find_user(user_id).await?.is_none() => {
+            return Err(Error::invalid(format!("no user {user_id:?}")));
+        }
+        KeyOwner::Org { org_id } if store.find_organization(org_id).await?.is_none() => {
+            return Err(Error::invalid(format!("no organization {org_id:?}")));
+        }
+        _ => {}
+    }
+    let created_by = match (&request.owner, request.created_by) {
+        (KeyOwner::Org { .. }, Some(member)) => Some(member),
+        (_, Some(_)) => {
+            return Err(Error::invalid("created_by applies to organization keys"));
+        }
+        (_, None) => actor.id().map(str::to_owned),
+    };
+    // The creator who may take the key with them must be a member: only a member can leave.
+    if request.revoke_when_creator_leaves {
+        let KeyOwner::Org { org_id } = &request.owner else {
+            return Err(Error::invalid(
+                "revoke_when_creator_leaves applies to organization keys",
+            ));
+        };
+        let is_member = match &created_by {
+            Some(user_id) => store
+                .list_members(org_id)
+                .await?
+                .iter()
+                .any(|member| member.user_id == *user_id),
+            None => false,
+        };
+        if !is_member {
+            return Err(Error::invalid(
+                "revoke_when_creator_leaves needs created_by: a member of the organization",
+            ));
+        }
+    }
+    let secret = generate_key(prefix, request.env);
+    let key = ApiKey {
+        id: random_id(API_KEY_ID_PREFIX),
+        kind,
+        name: request.name.trim().to_owned(),
+        display_prefix: display_prefix(secret.expose()),
+        scope: scope.to_string(),
+        env: request.env,
+        metadata: request.metadata,
+        owner: request.owner,
+        created_by,
+        revoke_when_creator_leaves: request.revoke_when_creator_leaves,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.insert_api_key(&key, &secret.hash()).await?;
+    tracing::info!(key_id = %key.id, kind = key.kind.as_str(), "created an API key");
+    Ok((key, secret))
+}
+
+/// Up to `limit` keys after the one with id `after`, in id order; never their secrets.
+pub async fn list_api_keys(
+    store: &Store,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ApiKey>, Error> {
+    Ok(store.list_api_keys(after, limit).await?)
+}
+
+pub async fn find_api_key(store: &Store, id: &str) -> Result<ApiKey, Error> {
+    store.find_api_key(id).await?.ok_or_else(|| no_key(id))
+}
+
+/// Renames a key, or changes its scope or metadata; takes effect from the next request on.
+pub async fn update_api_key(store: &Store, id: &str, change: KeyChange) -> Result<ApiKey, Error> {
+    let mut key = find_api_key(store, id).await?;
+    if let Some(name) = change.name {
+        check_display_name(&name).map_err(Error::Invalid)?;
+        key.name = name.trim().to_owned();
+    }
+    if let Some(scope) = change.scope {
+        key.scope = Scope::parse(&scope)
+            .map_err(|e| Error::Invalid(e.0))?
+            .to_string();
+    }
+    if let Some(metadata) = change.metadata {
+        check_metadata(&metadata).map_err(Error::Invalid)?;
+        key.metadata = metadata;
+    }
+    if !store.update_api_key(&key).await? {
+        return Err(no_key(id));
+    }
+    tracing::info!(key_id = %id, "updated an API key");
+    Ok(key)
+}
+
+/// Revokes the key: refused by the very next request, on every replica.
+pub async fn revoke_api_key(store: &Store, id: &str) -> Result<(), Error> {
+    if !store.revoke_api_key(id, unix_now()).await? {
+        return Err(no_key(id));
+    }
+    tracing::info!(key_id = %id, "revoked an API key");
+    Ok(())
+}
+
+fn no_key(id: &str) -> Error {
+    Error::NotFound(format!("no API key {id:?}"))
+}

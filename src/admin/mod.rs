@@ -1,0 +1,69 @@
+//! The operations an operator performs on clients, users, organizations and API keys, written
+//! once for every way in: the admin API (`http/admin`) and the CLI (`cli`) both call these.
+//!
+//! Each operation takes typed input, checks every rule, talks to the store, and returns a
+//! typed [`Error`]; the callers only parse their input and print or serialize the result. A
+//! rule found in `http/admin` or `cli` instead of here is a rule that can drift.
+
+pub mod api_keys;
+pub mod clients;
+pub mod organizations;
+pub mod users;
+
+use crate::clients::MetadataError;
+use crate::store::StoreError;
+
+/// Who asks for an operation: recorded on what it makes, where it matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An admin API key, by id.
+    AdminKey(String),
+    /// A person on their own account page, by user id.
+    User(String),
+    /// The command line, which has no identity beyond access to the database and the keys.
+    Cli,
+}
+
+impl Actor {
+    /// The id recorded as the creator of what the actor makes; none for the CLI.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::AdminKey(id) | Self::User(id) => Some(id),
+            Self::Cli => None,
+        }
+    }
+}
+
+/// Why an operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input breaks a rule; the message says which and how to fix it.
+    #[error("{0}")]
+    Invalid(String),
+    /// Client metadata breaks an RFC 7591 rule (its two kinds are that RFC's error codes).
+    #[error("{}", .0.message())]
+    InvalidMetadata(MetadataError),
+    /// What the operation names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Something with the same identity exists already.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::Conflict("it exists already".into()),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}

@@ -1,0 +1,91 @@
+//! Organizations and their members.
+
+use super::Error;
+use crate::clock::unix_now;
+use crate::names::check_display_name;
+use crate::organizations::{Member, Organization, Role};
+use crate::secrets::random_id;
+use crate::store::Store;
+
+pub async fn create_organization(store: &Store, name: &str) -> Result<Organization, Error> {
+    check_display_name(name).map_err(Error::Invalid)?;
+    let org = Organization {
+        id: random_id("org_"),
+        name: name.trim().to_owned(),
+        created_at: unix_now(),
+    };
+    store.insert_organization(&org).await?;
+    tracing::info!(org_id = %org.id, "created an organization");
+    Ok(org)
+}
+
+/// Up to `limit` organizations after the one with id `after`, in id order.
+pub async fn list_organizations(
+    store: &Store,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Organization>, Error> {
+    Ok(store.list_organizations(after, limit).await?)
+}
+
+/// The organization and its members.
+pub async fn find_organization(
+    store: &Store,
+    id: &str,
+) -> Result<(Organization, Vec<Member>), Error> {
+    let org = store
+        .find_organization(id)
+        .await?
+        .ok_or_else(|| no_org(id))?;
+    let members = store.list_members(id).await?;
+    Ok((org, members))
+}
+
+/// Deletes the organization; its API keys go with it.
+pub async fn delete_organization(store: &Store, id: &str) -> Result<(), Error> {
+    if !store.delete_organization(id).await? {
+        return Err(no_org(id));
+    }
+    tracing::info!(org_id = %id, "deleted an organization");
+    Ok(())
+}
+
+/// Adds a member, or changes their role.
+pub async fn add_member(
+    store: &Store,
+    org_id: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<(), Error> {
+    store
+        .find_organization(org_id)
+        .await?
+        .ok_or_else(|| no_org(org_id))?;
+    if store.find_user(user_id).await?.is_none() {
+        return Err(Error::invalid(format!("no user {user_id:?}")));
+    }
+    store.set_member(org_id, user_id, role, unix_now()).await?;
+    tracing::info!(%org_id, %user_id, role = role.as_str(), "set an organization member");
+    Ok(())
+}
+
+/// Removes a member; the organization's keys they made with `revoke_when_creator_leaves` are
+/// revoked in the same transaction.
+pub async fn remove_member(store: &Store, org_id: &str, user_id: &str) -> Result<(), Error> {
+    if !store.remove_member(org_id, user_id, unix_now()).await? {
+        return Err(Error::NotFound(format!(
+            "user {user_id:?} is not a member of organization {org_id:?}"
+        )));
+    }
+    tracing::info!(%org_id, %user_id, "removed an organization member");
+    Ok(())
+}
+
+/// Parses a role name, with the error a person can act on.
+pub fn parse_role(text: &str) -> Result<Role, Error> {
+    Role::parse(text).ok_or_else(|| Error::invalid("role must be owner or member"))
+}
+
+fn no_org(id: &str) -> Error {
+    Error::NotFound(format!("no organization {id:?}"))
+}

@@ -1,0 +1,128 @@
+//! Creating, changing and deleting the people who sign in.
+
+use super::Error;
+use crate::clock::unix_now;
+use crate::passwords;
+use crate::secrets::random_id;
+use crate::store::{Store, StoreError};
+use crate::users::{User, check_email, check_username};
+
+/// A user to create.
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+/// What to change about a user; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserChange {
+    /// `Some(None)` removes the email.
+    pub email: Option<Option<String>>,
+    /// A new password: ends every session, grant and personal key the user has.
+    pub password: Option<String>,
+    /// Disabling ends the user's sessions and stops their refresh tokens; enabling does not
+    /// bring them back.
+    pub disabled: Option<bool>,
+}
+
+/// Creates a user with an argon2id hash of the password.
+pub async fn create_user(store: &Store, new: NewUser) -> Result<User, Error> {
+    let username = new.username.trim();
+    check_username(username).map_err(Error::Invalid)?;
+    let email = normalise_email(new.email)?;
+    let hash = hash_password(new.password).await?;
+    let now = unix_now();
+    let user = User {
+        id: random_id("usr_"),
+        username: username.to_owned(),
+        email,
+        disabled_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_user(&user, &hash).await.map_err(|e| match e {
+        StoreError::Conflict => {
+            Error::Conflict(format!("the username {username:?} is already taken"))
+        }
+        other => other.into(),
+    })?;
+    tracing::info!(user_id = %user.id, "created a user");
+    Ok(user)
+}
+
+/// Up to `limit` users after the one with id `after`, in id order.
+pub async fn list_users(
+    store: &Store,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<User>, Error> {
+    Ok(store.list_users(after, limit).await?)
+}
+
+pub async fn find_user(store: &Store, id: &str) -> Result<User, Error> {
+    store
+        .find_user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user {id:?}")))
+}
+
+pub async fn find_user_by_username(store: &Store, username: &str) -> Result<User, Error> {
+    store
+        .find_user_by_username(username)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user named {username:?}")))
+}
+
+/// Applies `change` in one transaction with everything it ends (see [`UserChange`]).
+pub async fn update_user(store: &Store, id: &str, change: UserChange) -> Result<User, Error> {
+    let mut user = find_user(store, id).await?;
+    let now = unix_now();
+    if let Some(email) = change.email {
+        user.email = normalise_email(email)?;
+    }
+    if let Some(disabled) = change.disabled {
+        user.disabled_at = match (disabled, user.disabled_at) {
+            (true, None) => Some(now),
+            (true, since) => since,
+            (false, _) => None,
+        };
+    }
+    let new_password_hash = match change.password {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
+    user.updated_at = now;
+    if !store
+        .update_user(&user, new_password_hash.as_deref())
+        .await?
+    {
+        return Err(Error::NotFound(format!("no user {id:?}")));
+    }
+    tracing::info!(user_id = %id, "updated a user");
+    Ok(user)
+}
+
+/// Deletes the user with their sessions, grants, consents, memberships and personal keys.
+pub async fn delete_user(store: &Store, id: &str) -> Result<(), Error> {
+    if !store.delete_user(id).await? {
+        return Err(Error::NotFound(format!("no user {id:?}")));
+    }
+    tracing::info!(user_id = %id, "deleted a user");
+    Ok(())
+}
+
+/// Trimmed, empty as none, and plausible.
+fn normalise_email(email: Option<String>) -> Result<Option<String>, Error> {
+    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    if let Some(email) = &email {
+        check_email(email).map_err(Error::Invalid)?;
+    }
+    Ok(email)
+}
+
+async fn hash_password(password: String) -> Result<String, Error> {
+    passwords::hash_password(password)
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))
+}

@@ -1,0 +1,213 @@
+//! `portcullis api-keys`: create (the key printed once), list, show and revoke API keys.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{DatabaseArgs, output, with_store};
+use crate::admin::Actor;
+use crate::admin::api_keys::{self, Expiry, KeyRequest};
+use crate::admin::users::find_user_by_username;
+use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner, is_valid_prefix};
+
+#[derive(Args)]
+pub struct ApiKeysArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: ApiKeysCommand,
+}
+
+#[derive(Subcommand)]
+enum ApiKeysCommand {
+    /// Create an API key (a service key unless --admin, --registrar, --user or --org); prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An admin key: manages Portcullis (admin API, client registration).
+        #[arg(long, conflicts_with_all = ["user", "org", "registrar"])]
+        admin: bool,
+        /// A registrar key: may only register clients at /register, without first-party flags.
+        #[arg(long, conflicts_with_all = ["user", "org"])]
+        registrar: bool,
+        /// A personal key of this user (username).
+        #[arg(long, conflicts_with = "org")]
+        user: Option<String>,
+        /// An organization key of this organization (its id).
+        #[arg(long)]
+        org: Option<String>,
+        /// For an organization key: the member (username) it is made for.
+        #[arg(long, requires = "org")]
+        created_by: Option<String>,
+        /// For an organization key: revoke it when --created-by leaves the organization.
+        #[arg(long, requires = "created_by")]
+        revoke_when_creator_leaves: bool,
+        /// The scopes the key may use, space-delimited.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Expire the key after this many seconds (at most ten years).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// A test key (pc_test_…) rather than a live one.
+        #[arg(long)]
+        test: bool,
+        /// First part of the key, as in pc_live_…; the server's --api-key-prefix.
+        #[arg(long, env = "PORTCULLIS_API_KEY_PREFIX", default_value = crate::api_keys::DEFAULT_PREFIX,
+              value_parser = parse_prefix)]
+        api_key_prefix: String,
+        /// Print JSON: {"id": "...", "key": "...", …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a key (never its secret).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; it is refused from the next request on.
+    Revoke { id: String },
+}
+
+/// 1 to 16 ASCII letters or digits.
+pub fn parse_prefix(text: &str) -> Result<String, String> {
+    if is_valid_prefix(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("the API key prefix must be 1 to 16 ASCII letters or digits".into())
+    }
+}
+
+pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
+    let store = args.database.open_existing().await?;
+    with_store(store, async |store| match args.command {
+        ApiKeysCommand::Create {
+            name,
+            admin,
+            registrar,
+            user,
+            org,
+            created_by,
+            revoke_when_creator_leaves,
+            scope,
+            expires_in,
+            test,
+            api_key_prefix,
+            json,
+        } => {
+            let (kind, owner) = match (user, org) {
+                (Some(username), _) => {
+                    let user = find_user_by_username(store, &username).await?;
+                    (None, KeyOwner::User { user_id: user.id })
+                }
+                (None, Some(org_id)) => (None, KeyOwner::Org { org_id }),
+                (None, None) if admin => (Some(ApiKeyKind::Admin), KeyOwner::Nobody),
+                (None, None) if registrar => (Some(ApiKeyKind::Registrar), KeyOwner::Nobody),
+                (None, None) => (None, KeyOwner::Nobody),
+            };
+            let created_by = match created_by {
+                Some(username) => Some(find_user_by_username(store, &username).await?.id),
+                None => None,
+            };
+            let request = KeyRequest {
+                kind,
+                name,
+                scope,
+                env: if test { KeyEnv::Test } else { KeyEnv::Live },
+                metadata: json!({}),
+                owner,
+                expiry: expires_in.map_or(Expiry::Never, Expiry::InSecs),
+                created_by,
+                revoke_when_creator_leaves,
+            };
+            let (key, secret) =
+                api_keys::create_api_key(store, &api_key_prefix, request, &Actor::Cli).await?;
+            if json {
+                let mut out = json!(key);
+                out["key"] = secret.expose().into();
+                output::json(&out);
+            } else {
+                println!("id:  {}", key.id);
+                println!("key: {}", secret.expose());
+                println!("(the key is shown only now; store it safely)");
+            }
+            Ok(())
+        }
+        ApiKeysCommand::List { json } => {
+            let all = super::list_all(
+                async |after, limit| Ok(api_keys::list_api_keys(store, after, limit).await?),
+                |k: &ApiKey| k.id.clone(),
+            )
+            .await?;
+            if json {
+                output::json(&json!({ "api_keys": all }));
+            } else {
+                let rows = all
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.id.clone(),
+                            k.kind.as_str().to_owned(),
+                            format!("{}…", k.display_prefix),
+                            state(k).to_owned(),
+                            k.name.clone(),
+                            output::time(k.last_used_at),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["id", "kind", "key", "state", "name", "last used"],
+                    rows,
+                    "no API keys yet: make one with `portcullis api-keys create`",
+                );
+            }
+            Ok(())
+        }
+        ApiKeysCommand::Show { id, json } => {
+            let key = api_keys::find_api_key(store, &id).await?;
+            if json {
+                output::json(&json!(key));
+            } else {
+                let owner = match &key.owner {
+                    KeyOwner::User { user_id } => format!("user {user_id}"),
+                    KeyOwner::Org { org_id } => format!("organization {org_id}"),
+                    KeyOwner::Nobody => "-".to_owned(),
+                };
+                output::fields(&[
+                    ("id", key.id.clone()),
+                    ("name", key.name.clone()),
+                    ("kind", key.kind.as_str().to_owned()),
+                    ("key", format!("{}…", key.display_prefix)),
+                    ("owner", owner),
+                    ("scope", key.scope.clone()),
+                    ("state", state(&key).to_owned()),
+                    ("created", output::time(Some(key.created_at))),
+                    ("expires", output::time(key.expires_at)),
+                    ("revoked", output::time(key.revoked_at)),
+                    ("last used", output::time(key.last_used_at)),
+                ]);
+            }
+            Ok(())
+        }
+        ApiKeysCommand::Revoke { id } => {
+            api_keys::revoke_api_key(store, &id).await?;
+            println!("revoked {id}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+fn state(key: &ApiKey) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if !key.is_usable(crate::clock::unix_now()) {
+        "expired"
+    } else {
+        "active"
+    }
+}

@@ -1,0 +1,145 @@
+//! `portcullis orgs`: organizations and their members.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{DatabaseArgs, output, with_store};
+use crate::admin::organizations::{self, parse_role};
+use crate::admin::users::find_user_by_username;
+use crate::organizations::Organization;
+
+#[derive(Args)]
+pub struct OrgsArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: OrgsCommand,
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Create an organization.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an organization and its members.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an organization; its API keys go with it.
+    Delete { id: String },
+    /// Add a member (or change their role).
+    AddMember {
+        org_id: String,
+        username: String,
+        /// owner or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Remove a member; keys they made that go with their creator are revoked.
+    RemoveMember { org_id: String, username: String },
+}
+
+pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
+    let store = args.database.open_existing().await?;
+    with_store(store, async |store| match args.command {
+        OrgsCommand::Create { name, json } => {
+            let org = organizations::create_organization(store, &name).await?;
+            if json {
+                output::json(&json!(org));
+            } else {
+                println!("created organization {} ({})", org.name, org.id);
+            }
+            Ok(())
+        }
+        OrgsCommand::List { json } => {
+            let all = super::list_all(
+                async |after, limit| {
+                    Ok(organizations::list_organizations(store, after, limit).await?)
+                },
+                |o: &Organization| o.id.clone(),
+            )
+            .await?;
+            if json {
+                output::json(&json!({ "organizations": all }));
+            } else {
+                let rows = all
+                    .iter()
+                    .map(|o| {
+                        vec![
+                            o.id.clone(),
+                            o.name.clone(),
+                            output::time(Some(o.created_at)),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["id", "name", "created"],
+                    rows,
+                    "no organizations yet: add one with `portcullis orgs create`",
+                );
+            }
+            Ok(())
+        }
+        OrgsCommand::Show { id, json } => {
+            let (org, members) = organizations::find_organization(store, &id).await?;
+            if json {
+                let mut out = json!(org);
+                out["members"] = json!(members);
+                output::json(&out);
+            } else {
+                output::fields(&[
+                    ("id", org.id.clone()),
+                    ("name", org.name.clone()),
+                    ("created", output::time(Some(org.created_at))),
+                ]);
+                println!();
+                let rows = members
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.username.clone(),
+                            m.role.as_str().to_owned(),
+                            m.user_id.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["member", "role", "user id"], rows, "no members yet");
+            }
+            Ok(())
+        }
+        OrgsCommand::Delete { id } => {
+            organizations::delete_organization(store, &id).await?;
+            println!("deleted organization {id}");
+            Ok(())
+        }
+        OrgsCommand::AddMember {
+            org_id,
+            username,
+            role,
+        } => {
+            let role = parse_role(&role)?;
+            let user = find_user_by_username(store, &username).await?;
+            organizations::add_member(store, &org_id, &user.id, role).await?;
+            println!("{username} is now {} of {org_id}", role.as_str());
+            Ok(())
+        }
+        OrgsCommand::RemoveMember { org_id, username } => {
+            let user = find_user_by_username(store, &username).await?;
+            organizations::remove_member(store, &org_id, &user.id).await?;
+            println!("removed {username} from {org_id}");
+            Ok(())
+        }
+    })
+    .await
+}

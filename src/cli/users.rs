@@ -1,0 +1,189 @@
+//! `portcullis users`: create, list, show, disable, enable and delete users, and set passwords.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{DatabaseArgs, output, read_password_line, with_store};
+use crate::admin::users::{self, NewUser, UserChange};
+use crate::users::User;
+
+#[derive(Args)]
+pub struct UsersArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: UsersCommand,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input, so it never appears in a process list.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user.
+    Show {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in, and their sessions and tokens end.
+    Disable { username: String },
+    /// Let a disabled user sign in again (their old sessions and tokens stay ended).
+    Enable { username: String },
+    /// Set a new password, read from standard input (one line); ends the user's sessions and
+    /// tokens.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input, so it never appears in a process list.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Delete a user with their sessions, tokens, memberships and personal keys.
+    Delete { username: String },
+}
+
+pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
+    let store = args.database.open_existing().await?;
+    with_store(store, async |store| match args.command {
+        UsersCommand::Create {
+            username,
+            email,
+            password_stdin: _,
+            json,
+        } => {
+            let password = read_password_line()?;
+            let new = NewUser {
+                username,
+                email,
+                password,
+            };
+            let user = users::create_user(store, new).await?;
+            if json {
+                output::json(&json!(user));
+            } else {
+                println!("created user {} ({})", user.username, user.id);
+            }
+            Ok(())
+        }
+        UsersCommand::List { json } => {
+            let all = super::list_all(
+                async |after, limit| Ok(users::list_users(store, after, limit).await?),
+                |u: &User| u.id.clone(),
+            )
+            .await?;
+            if json {
+                output::json(&json!({ "users": all }));
+            } else {
+                let rows = all
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.id.clone(),
+                            u.username.clone(),
+                            state(u).to_owned(),
+                            u.email.clone().unwrap_or_default(),
+                            output::time(Some(u.created_at)),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["id", "username", "state", "email", "created"],
+                    rows,
+                    "no users yet: add one with `portcullis users create`",
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::Show { username, json } => {
+            let user = users::find_user_by_username(store, &username).await?;
+            if json {
+                output::json(&json!(user));
+            } else {
+                output::fields(&[
+                    ("id", user.id.clone()),
+                    ("username", user.username.clone()),
+                    ("email", user.email.clone().unwrap_or_default()),
+                    ("state", state(&user).to_owned()),
+                    ("disabled", output::time(user.disabled_at)),
+                    ("created", output::time(Some(user.created_at))),
+                    ("updated", output::time(Some(user.updated_at))),
+                ]);
+            }
+            Ok(())
+        }
+        UsersCommand::Disable { username } => {
+            change(
+                store,
+                &username,
+                UserChange {
+                    disabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!("disabled {username}: their sessions and tokens have ended");
+            Ok(())
+        }
+        UsersCommand::Enable { username } => {
+            change(
+                store,
+                &username,
+                UserChange {
+                    disabled: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!("enabled {username}");
+            Ok(())
+        }
+        UsersCommand::SetPassword { username, .. } => {
+            let password = read_password_line()?;
+            let new = UserChange {
+                password: Some(password),
+                ..Default::default()
+            };
+            change(store, &username, new).await?;
+            println!("set a new password for {username}: their sessions and tokens have ended");
+            Ok(())
+        }
+        UsersCommand::Delete { username } => {
+            let user = users::find_user_by_username(store, &username).await?;
+            users::delete_user(store, &user.id).await?;
+            println!("deleted {username}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn change(
+    store: &crate::store::Store,
+    username: &str,
+    change: UserChange,
+) -> anyhow::Result<User> {
+    let user = users::find_user_by_username(store, username).await?;
+    Ok(users::update_user(store, &user.id, change).await?)
+}
+
+fn state(user: &User) -> &'static str {
+    if user.is_disabled() {
+        "disabled"
+    } else {
+        "active"
+    }
+}
