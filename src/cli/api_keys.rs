@@ -143,28 +143,23 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                 |k: &ApiKey| k.id.clone(),
             )
             .await?;
-            if json {
-                output::json(&json!({ "api_keys": all }));
-            } else {
-                let rows = all
-                    .iter()
-                    .map(|k| {
-                        vec![
-                            k.id.clone(),
-                            k.kind.as_str().to_owned(),
-                            format!("{}…", k.display_prefix),
-                            state(k).to_owned(),
-                            k.name.clone(),
-                            output::time(k.last_used_at),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["id", "kind", "key", "state", "name", "last used"],
-                    rows,
-                    "no API keys yet: make one with `portcullis api-keys create`",
-                );
+            output::Listing {
+                field: "api_keys",
+                header: &["id", "kind", "key", "state", "name", "last used"],
+                empty: "no API keys yet: make one with `portcullis api-keys create`",
+                view: |k: &ApiKey| json!(k),
+                row: |k| {
+                    vec![
+                        k.id.clone(),
+                        k.kind.as_str().to_owned(),
+                        format!("{}…", k.display_prefix),
+                        state(k).to_owned(),
+                        k.name.clone(),
+                        output::time(k.last_used_at),
+                    ]
+                },
             }
+            .print(&all, json);
             Ok(())
         }
         ApiKeysCommand::Show { id, json } => {

@@ -145,34 +145,28 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
                 |c: &Client| c.id.clone(),
             )
             .await?;
-            if json {
-                let listed: Vec<_> = all.iter().map(Client::metadata).collect();
-                output::json(&json!({ "clients": listed }));
-            } else {
-                let rows = all
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.id.clone(),
-                            c.name.clone(),
-                            c.auth_method.as_str().to_owned(),
-                            grant_types(c),
-                            output::time(Some(c.created_at)),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &[
-                        "client_id",
-                        "name",
-                        "authentication",
-                        "grant types",
-                        "created",
-                    ],
-                    rows,
-                    "no clients yet: add one with `portcullis clients create`",
-                );
+            output::Listing {
+                field: "clients",
+                header: &[
+                    "client_id",
+                    "name",
+                    "authentication",
+                    "grant types",
+                    "created",
+                ],
+                empty: "no clients yet: add one with `portcullis clients create`",
+                view: Client::metadata,
+                row: |c| {
+                    vec![
+                        c.id.clone(),
+                        c.name.clone(),
+                        c.auth_method.as_str().to_owned(),
+                        grant_types(c),
+                        output::time(Some(c.created_at)),
+                    ]
+                },
             }
+            .print(&all, json);
             Ok(())
         }
         ClientsCommand::Show { client_id, json } => {

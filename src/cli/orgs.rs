@@ -70,25 +70,20 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                 |o: &Organization| o.id.clone(),
             )
             .await?;
-            if json {
-                output::json(&json!({ "organizations": all }));
-            } else {
-                let rows = all
-                    .iter()
-                    .map(|o| {
-                        vec![
-                            o.id.clone(),
-                            o.name.clone(),
-                            output::time(Some(o.created_at)),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["id", "name", "created"],
-                    rows,
-                    "no organizations yet: add one with `portcullis orgs create`",
-                );
+            output::Listing {
+                field: "organizations",
+                header: &["id", "name", "created"],
+                empty: "no organizations yet: add one with `portcullis orgs create`",
+                view: |o: &Organization| json!(o),
+                row: |o| {
+                    vec![
+                        o.id.clone(),
+                        o.name.clone(),
+                        output::time(Some(o.created_at)),
+                    ]
+                },
             }
+            .print(&all, json);
             Ok(())
         }
         OrgsCommand::Show { id, json } => {

@@ -31,6 +31,33 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>, empty: &str) {
     }
 }
 
+/// A whole list: `{"<field>": [view of each item]}` for scripts, else a table of `row`s under
+/// `header`, or `empty` when there are none.
+pub struct Listing<'a, T> {
+    pub field: &'a str,
+    pub header: &'a [&'a str],
+    pub empty: &'a str,
+    pub view: fn(&T) -> Value,
+    pub row: fn(&T) -> Vec<String>,
+}
+
+impl<T> Listing<'_, T> {
+    pub fn print(&self, items: &[T], as_json: bool) {
+        if as_json {
+            let listed: Vec<Value> = items.iter().map(self.view).collect();
+            let mut out = serde_json::Map::new();
+            out.insert(self.field.to_owned(), listed.into());
+            json(&Value::Object(out));
+        } else {
+            table(
+                self.header,
+                items.iter().map(self.row).collect(),
+                self.empty,
+            );
+        }
+    }
+}
+
 /// `2026-12-01 16:14 UTC`, or `-` for none.
 pub fn time(unix: Option<i64>) -> String {
     let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");

@@ -85,27 +85,22 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                 |u: &User| u.id.clone(),
             )
             .await?;
-            if json {
-                output::json(&json!({ "users": all }));
-            } else {
-                let rows = all
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.id.clone(),
-                            u.username.clone(),
-                            state(u).to_owned(),
-                            u.email.clone().unwrap_or_default(),
-                            output::time(Some(u.created_at)),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["id", "username", "state", "email", "created"],
-                    rows,
-                    "no users yet: add one with `portcullis users create`",
-                );
+            output::Listing {
+                field: "users",
+                header: &["id", "username", "state", "email", "created"],
+                empty: "no users yet: add one with `portcullis users create`",
+                view: |u: &User| json!(u),
+                row: |u| {
+                    vec![
+                        u.id.clone(),
+                        u.username.clone(),
+                        state(u).to_owned(),
+                        u.email.clone().unwrap_or_default(),
+                        output::time(Some(u.created_at)),
+                    ]
+                },
             }
+            .print(&all, json);
             Ok(())
         }
         UsersCommand::Show { username, json } => {
