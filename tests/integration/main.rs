@@ -15,6 +15,7 @@ mod health;
 mod hostile_input;
 mod introspection;
 mod keys;
+mod migrations;
 mod oauth2_crate;
 mod outage;
 mod pages;
