@@ -3,10 +3,36 @@
 use std::collections::HashMap;
 
 /// A parsed form: single-valued parameters plus the repeatable `resource` (RFC 8707).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OAuthForm {
     params: HashMap<String, String>,
     resources: Vec<String>,
+}
+
+/// Parameters whose values are credentials: never printed, not even by `{:?}`.
+const SECRET: [&str; 5] = [
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "client_secret",
+    "token",
+];
+
+impl std::fmt::Debug for OAuthForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.params.keys().collect();
+        names.sort();
+        let mut map = f.debug_map();
+        for name in names {
+            let value = if SECRET.contains(&name.as_str()) {
+                "<redacted>"
+            } else {
+                self.params[name].as_str()
+            };
+            map.entry(name, &value);
+        }
+        map.entry(&"resource", &self.resources).finish()
+    }
 }
 
 /// The parameters Portcullis reads (RFC 6749, 7636, 7009, 7662, 8707, and `tenant`); any
@@ -112,5 +138,19 @@ mod tests {
         let form = OAuthForm::parse(b"scope=read+write&state=%C3%A9").unwrap();
         assert_eq!(form.get("scope"), Some("read write"));
         assert_eq!(form.get("state"), Some("\u{e9}"));
+    }
+
+    #[test]
+    fn debug_never_prints_a_credential() {
+        let form = OAuthForm::parse(
+            b"grant_type=refresh_token&refresh_token=rt-SECRET&client_secret=cs-SECRET&scope=a",
+        )
+        .unwrap();
+        let printed = format!("{form:?}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert!(
+            printed.contains("refresh_token") && printed.contains("\"a\""),
+            "{printed}"
+        );
     }
 }

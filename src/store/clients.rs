@@ -115,15 +115,11 @@ impl Store {
 
     /// Every scope some client may ask for: the server's `scopes_supported`.
     pub async fn scopes_in_use(&self) -> Result<Scope, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT scope FROM clients WHERE scope <> ''")
-            .fetch_all(self.pool())
-            .await?;
-        let mut all = String::new();
-        for row in rows {
-            all.push(' ');
-            all.push_str(&row.try_get::<String, _>(0).map_err(StoreError::Internal)?);
-        }
-        Ok(Scope::parse(&all).unwrap_or_default())
+        let scopes: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT scope FROM clients WHERE scope <> ''")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(Scope::parse(&scopes.join(" ")).unwrap_or_default())
     }
 }
 

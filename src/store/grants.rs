@@ -2,7 +2,7 @@
 //! tokens revocation must reach. Every single-use step is one conditional UPDATE, so that of
 //! concurrent attempts exactly one wins, on SQLite and PostgreSQL alike.
 
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, FromRow};
 
 use super::{Store, StoreError, WriteTx};
 
@@ -138,19 +138,17 @@ impl Store {
         jti: &str,
         issued_for_user: bool,
     ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.revoked_at, a.grant_id, g.revoked_at FROM access_tokens a \
+        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT a.revoked_at, g.revoked_at FROM access_tokens a \
              LEFT JOIN grants g ON g.id = a.grant_id WHERE a.jti = $1",
         )
         .bind(jti)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
+        let Some((token_revoked_at, grant_revoked_at)) = row else {
             return Ok(issued_for_user);
         };
-        let token_revoked = row.try_get::<Option<i64>, _>(0)?.is_some();
-        let grant_revoked = row.try_get::<Option<i64>, _>(2)?.is_some();
-        Ok(token_revoked || grant_revoked)
+        Ok(token_revoked_at.is_some() || grant_revoked_at.is_some())
     }
 }
 
@@ -158,28 +156,16 @@ impl Store {
 /// writes through these, and nothing it did counts until the commit.
 impl WriteTx {
     pub async fn find_code(&mut self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, CodeRow>(
             "SELECT c.grant_id, c.client_id, g.user_id, g.scope, c.redirect_uri, c.redirect_uri_in_request, \
-                    c.code_challenge, c.expires_at, c.redeemed_at, u.disabled_at \
+                    c.code_challenge, c.expires_at, c.redeemed_at, u.disabled_at AS user_disabled_at \
              FROM authorization_codes c JOIN grants g ON g.id = c.grant_id JOIN users u ON u.id = g.user_id \
              WHERE c.code_hash = $1",
         )
         .bind(code_hash)
         .fetch_optional(&mut **self)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(CodeRecord {
-            grant_id: row.try_get(0)?,
-            client_id: row.try_get(1)?,
-            user_id: row.try_get(2)?,
-            scope: row.try_get(3)?,
-            redirect_uri: row.try_get(4)?,
-            redirect_uri_in_request: row.try_get::<i64, _>(5)? != 0,
-            code_challenge: row.try_get(6)?,
-            expires_at: row.try_get(7)?,
-            redeemed: row.try_get::<Option<i64>, _>(8)?.is_some(),
-            user_disabled: row.try_get::<Option<i64>, _>(9)?.is_some(),
-        }))
+        Ok(row.map(CodeRecord::from))
     }
 
     /// Marks the code used. True for exactly one caller, however many race (RFC 6749 §4.1.2).
@@ -298,9 +284,10 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     token_hash: &str,
 ) -> Result<Option<RefreshRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, g.expires_at, \
-                r.rotated_at, g.revoked_at, u.disabled_at, r.created_at, r.successor_hash, r.successor_sealed, \
+    let row = sqlx::query_as::<_, RefreshRow>(
+        "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.idle_expires_at, \
+                g.expires_at AS grant_expires_at, r.rotated_at, g.revoked_at AS grant_revoked_at, \
+                u.disabled_at AS user_disabled_at, r.created_at, r.successor_hash, r.successor_sealed, \
                 r.predecessor_hash \
          FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
          WHERE r.token_hash = $1",
@@ -308,23 +295,77 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
     .bind(token_hash)
     .fetch_optional(executor)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let successor_hash: Option<String> = row.try_get(10)?;
-    let successor_sealed: Option<String> = row.try_get(11)?;
-    Ok(Some(RefreshRecord {
-        grant_id: row.try_get(0)?,
-        client_id: row.try_get(1)?,
-        user_id: row.try_get(2)?,
-        scope: row.try_get(3)?,
-        idle_expires_at: row.try_get(4)?,
-        grant_expires_at: row.try_get(5)?,
-        rotated_at: row.try_get(6)?,
-        grant_revoked: row.try_get::<Option<i64>, _>(7)?.is_some(),
-        user_disabled: row.try_get::<Option<i64>, _>(8)?.is_some(),
-        created_at: row.try_get(9)?,
-        successor: successor_hash
-            .zip(successor_sealed)
-            .map(|(token_hash, sealed)| Successor { token_hash, sealed }),
-        predecessor_hash: row.try_get(12)?,
-    }))
+    Ok(row.map(RefreshRecord::from))
+}
+
+/// `find_code`'s row.
+#[derive(FromRow)]
+struct CodeRow {
+    grant_id: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    redirect_uri: String,
+    redirect_uri_in_request: i64,
+    code_challenge: String,
+    expires_at: i64,
+    redeemed_at: Option<i64>,
+    user_disabled_at: Option<i64>,
+}
+
+impl From<CodeRow> for CodeRecord {
+    fn from(row: CodeRow) -> Self {
+        Self {
+            grant_id: row.grant_id,
+            client_id: row.client_id,
+            user_id: row.user_id,
+            scope: row.scope,
+            redirect_uri: row.redirect_uri,
+            redirect_uri_in_request: row.redirect_uri_in_request != 0,
+            code_challenge: row.code_challenge,
+            expires_at: row.expires_at,
+            redeemed: row.redeemed_at.is_some(),
+            user_disabled: row.user_disabled_at.is_some(),
+        }
+    }
+}
+
+/// `find_refresh_token`'s row: the token with its grant and user.
+#[derive(FromRow)]
+struct RefreshRow {
+    grant_id: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    idle_expires_at: i64,
+    grant_expires_at: i64,
+    rotated_at: Option<i64>,
+    grant_revoked_at: Option<i64>,
+    user_disabled_at: Option<i64>,
+    created_at: i64,
+    successor_hash: Option<String>,
+    successor_sealed: Option<String>,
+    predecessor_hash: Option<String>,
+}
+
+impl From<RefreshRow> for RefreshRecord {
+    fn from(row: RefreshRow) -> Self {
+        Self {
+            grant_id: row.grant_id,
+            client_id: row.client_id,
+            user_id: row.user_id,
+            scope: row.scope,
+            idle_expires_at: row.idle_expires_at,
+            grant_expires_at: row.grant_expires_at,
+            rotated_at: row.rotated_at,
+            grant_revoked: row.grant_revoked_at.is_some(),
+            user_disabled: row.user_disabled_at.is_some(),
+            created_at: row.created_at,
+            successor: row
+                .successor_hash
+                .zip(row.successor_sealed)
+                .map(|(token_hash, sealed)| Successor { token_hash, sealed }),
+            predecessor_hash: row.predecessor_hash,
+        }
+    }
 }

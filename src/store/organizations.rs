@@ -1,9 +1,47 @@
 //! Organization and membership rows.
 
-use sqlx::Row;
+use sqlx::FromRow;
 
 use super::{Store, StoreError};
 use crate::organizations::{Member, Organization, Role};
+
+#[derive(FromRow)]
+struct OrganizationRow {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl From<OrganizationRow> for Organization {
+    fn from(row: OrganizationRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct MemberRow {
+    user_id: String,
+    username: String,
+    role: String,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+
+    fn try_from(row: MemberRow) -> Result<Self, StoreError> {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Internal(sqlx::Error::Decode("member role".into())))?;
+        Ok(Self {
+            user_id: row.user_id,
+            username: row.username,
+            role,
+        })
+    }
+}
 
 impl Store {
     pub async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
@@ -17,18 +55,13 @@ impl Store {
     }
 
     pub async fn find_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            Ok(Organization {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                created_at: r.try_get(2)?,
-            })
-        })
-        .transpose()
+        let row = sqlx::query_as::<_, OrganizationRow>(
+            "SELECT id, name, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(Organization::from))
     }
 
     pub async fn list_organizations(
@@ -36,22 +69,14 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Organization>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, OrganizationRow>(
             "SELECT id, name, created_at FROM organizations WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Organization {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    created_at: r.try_get(2)?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(Organization::from).collect())
     }
 
     /// Deletes the organization with its memberships and its API keys (by cascade).
@@ -114,24 +139,13 @@ impl Store {
     }
 
     pub async fn list_members(&self, org_id: &str) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, MemberRow>(
             "SELECT m.user_id, u.username, m.role FROM organization_members m JOIN users u ON u.id = m.user_id \
              WHERE m.org_id = $1 ORDER BY u.username",
         )
         .bind(org_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.try_get(2)?;
-                Ok(Member {
-                    user_id: r.try_get(0)?,
-                    username: r.try_get(1)?,
-                    role: Role::parse(&role).ok_or_else(|| {
-                        StoreError::Internal(sqlx::Error::Decode("member role".into()))
-                    })?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(Member::try_from).collect()
     }
 }

@@ -77,12 +77,12 @@ impl Store {
         user_id: &str,
         client_id: &str,
     ) -> Result<Option<Scope>, StoreError> {
-        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(self.pool())
-            .await?;
-        let scope: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(scope.map(|s| Scope::parse(&s).unwrap_or_default()))
     }
 
