@@ -18,6 +18,7 @@ mod health;
 mod hostile_input;
 mod introspection;
 mod keys;
+mod logging;
 mod oauth2_crate;
 mod outage;
 mod pages;
