@@ -50,6 +50,14 @@ impl OAuthError {
         e
     }
 
+    /// [`Self::invalid_client`], saying why.
+    pub fn invalid_client_because(used_basic: bool, description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            ..Self::invalid_client(used_basic)
+        }
+    }
+
     pub fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }

@@ -1,7 +1,12 @@
 //! Portcullis: an OAuth 2.0 authorization server.
 //!
-//! `cli` parses the command line; `http` serves the endpoints over the domain modules
-//! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`) and the database (`store`).
+//! `cli` and `http` are the ways in: they parse, call the protocol (`oauth`) or the operator
+//! operations (`admin`), and print or answer. Those call the database (`store`), the signing
+//! keys (`keys`) and the domain types and rules (`clients`, `users`, `api_keys`, …). The README's
+//! "Layout" draws the map.
+
+// Unit tests may unwrap: a panic there is a failed test (`[lints.clippy]` in Cargo.toml).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
 pub mod api_keys;

@@ -50,7 +50,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         let client = authenticate_client(state, headers, &form).await?;
         if client.is_public() {
             // RFC 7662 §2.1: the caller must authenticate; a public client cannot.
-            return Err(OAuthError::invalid_client(false));
+            return Err(OAuthError::invalid_client_because(
+                false,
+                "a public client cannot introspect: the caller must authenticate (RFC 7662 §2.1)",
+            ));
         }
         Caller::Client {
             is_resource_server: client.resource_server,

@@ -8,6 +8,7 @@ mod control_characters;
 mod discovery;
 mod extract;
 mod health;
+mod home;
 mod introspect;
 mod login;
 mod pages;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/revoke", post(revoke::revoke))
         .layer(cors);
     Router::new()
+        .route("/", get(home::show))
         .merge(for_apps)
         // Resource servers call it, never browsers: no CORS.
         .route("/introspect", post(introspect::introspect))

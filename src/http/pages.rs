@@ -22,6 +22,12 @@ fn cookie_name(config: &Config, names: [&'static str; 2]) -> &'static str {
 }
 
 #[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage<'a> {
+    pub issuer: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
     pub app_name: Option<&'a str>,

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::clients::Client;
 use crate::error::OAuthError;
-use crate::oauth::client_auth::{CredentialsError, PresentedCredentials};
+use crate::oauth::client_auth::{
+    AuthFailure, CredentialsError, PresentedCredentials, how_to_authenticate,
+};
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::{self, TokenResponse};
 use crate::oauth::token_request::TokenRequest;
@@ -104,9 +106,16 @@ async fn authenticate(
     state: &AppState,
     credentials: &PresentedCredentials,
 ) -> Result<Client, OAuthError> {
-    let client = state.credentials.client(credentials.client_id()).await?;
-    match client {
-        Some(client) if credentials.authenticate(&client) => Ok(Client::clone(&client)),
-        _ => Err(OAuthError::invalid_client(credentials.used_basic())),
+    let used_basic = credentials.used_basic();
+    let Some(client) = state.credentials.client(credentials.client_id()).await? else {
+        return Err(OAuthError::invalid_client(used_basic));
+    };
+    match credentials.authenticate(&client) {
+        Ok(()) => Ok(Client::clone(&client)),
+        Err(AuthFailure::WrongMethod { registered }) => Err(OAuthError::invalid_client_because(
+            used_basic,
+            how_to_authenticate(registered),
+        )),
+        Err(AuthFailure::Refused) => Err(OAuthError::invalid_client(used_basic)),
     }
 }

@@ -102,19 +102,52 @@ impl PresentedCredentials {
         }
     }
 
-    /// True when these credentials prove `client`'s identity by its registered method.
+    /// Whether these credentials prove `client`'s identity by its registered method.
     /// A client must authenticate the way it registered (RFC 7591 §2).
-    pub fn authenticate(&self, client: &Client) -> bool {
+    pub fn authenticate(&self, client: &Client) -> Result<(), AuthFailure> {
         let presented_secret = match (self, client.auth_method) {
             (Self::Basic { secret, .. }, AuthMethod::ClientSecretBasic)
             | (Self::Post { secret, .. }, AuthMethod::ClientSecretPost) => secret,
-            (Self::ClientIdOnly { .. }, AuthMethod::None) => return true,
-            _ => return false,
+            (Self::ClientIdOnly { .. }, AuthMethod::None) => return Ok(()),
+            (_, registered) => return Err(AuthFailure::WrongMethod { registered }),
         };
-        client
+        let matches = client
             .secret_hash
             .as_deref()
-            .is_some_and(|hash| secret_matches(presented_secret, hash))
+            .is_some_and(|hash| secret_matches(presented_secret, hash));
+        if matches {
+            Ok(())
+        } else {
+            Err(AuthFailure::Refused)
+        }
+    }
+}
+
+/// Why credentials did not prove a known client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Sent by another method than the registered one; no secret was checked, so telling the
+    /// method (public, in the client's own metadata, as Hydra does) says nothing of it.
+    WrongMethod { registered: AuthMethod },
+    /// The right method with a wrong secret: nothing more is said.
+    Refused,
+}
+
+/// The `error_description` for a client that used another method than `registered`.
+pub fn how_to_authenticate(registered: AuthMethod) -> &'static str {
+    match registered {
+        AuthMethod::ClientSecretBasic => {
+            "this client is registered for client_secret_basic: send client_id and \
+             client_secret in an HTTP Basic Authorization header, not in the body"
+        }
+        AuthMethod::ClientSecretPost => {
+            "this client is registered for client_secret_post: send client_id and \
+             client_secret in the form body, without an Authorization header"
+        }
+        AuthMethod::None => {
+            "this client is public (registered for none): send its client_id in the form \
+             body, with no secret and no Authorization header"
+        }
     }
 }
 
@@ -224,6 +257,45 @@ mod tests {
         let creds =
             PresentedCredentials::from_request(Some(&basic(key.expose(), "x")), &form("")).unwrap();
         assert!(matches!(creds, PresentedCredentials::Basic { .. }));
+    }
+
+    #[test]
+    fn the_registered_method_is_told_only_when_another_was_used() {
+        let metadata = serde_json::json!({"grant_types": ["client_credentials"]});
+        let (mut client, secret) =
+            serde_json::from_value::<crate::clients::ClientMetadata>(metadata)
+                .unwrap()
+                .validate()
+                .unwrap()
+                .into_new_client(0);
+        let secret = secret.unwrap();
+        let basic = PresentedCredentials::Basic {
+            client_id: client.id.clone(),
+            secret: secret.expose().into(),
+        };
+        let post = PresentedCredentials::Post {
+            client_id: client.id.clone(),
+            secret: secret.expose().into(),
+        };
+        let wrong_post = PresentedCredentials::Post {
+            client_id: client.id.clone(),
+            secret: "wrong".into(),
+        };
+        let id_only = PresentedCredentials::ClientIdOnly {
+            client_id: client.id.clone(),
+        };
+        assert_eq!(client.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(basic.authenticate(&client), Ok(()));
+        let told = Err(AuthFailure::WrongMethod {
+            registered: AuthMethod::ClientSecretBasic,
+        });
+        // The same answer whether the secret was right or not.
+        assert_eq!(post.authenticate(&client), told);
+        assert_eq!(wrong_post.authenticate(&client), told);
+        assert_eq!(id_only.authenticate(&client), told);
+        client.auth_method = AuthMethod::ClientSecretPost;
+        assert_eq!(post.authenticate(&client), Ok(()));
+        assert_eq!(wrong_post.authenticate(&client), Err(AuthFailure::Refused));
     }
 
     #[test]

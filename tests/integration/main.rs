@@ -1,5 +1,8 @@
 //! Integration tests: the real server over real HTTP, on SQLite and on PostgreSQL.
 
+// A panic here is a failed test: unwrapping is the point (`[lints.clippy]` in Cargo.toml).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod account;
@@ -15,6 +18,7 @@ mod health;
 mod hostile_input;
 mod introspection;
 mod keys;
+mod logging;
 mod migrations;
 mod oauth2_crate;
 mod outage;

@@ -18,6 +18,39 @@ on_both_databases!(
     csrf_tokens_are_bound_to_the_session,
 );
 
+/// The server's address, opened in a browser, says what it is and where its documents are.
+#[tokio::test]
+async fn the_home_page_names_the_issuer_and_links_the_documents() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let response = env.http.get(env.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(&env.server.issuer), "{page}");
+    for link in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/account/api-keys",
+    ] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "{link}: {page}");
+    }
+    // Elsewhere, an unknown path is still a JSON 404.
+    let missing = env.http.get(env.url("/nothing-here")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "not_found"})
+    );
+}
+
 async fn pages_carry_security_headers_and_safe_cookies(backend: Backend) {
     let env = TestEnv::start(backend).await;
     env.create_user("kim").await;

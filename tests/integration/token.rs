@@ -9,6 +9,7 @@ on_both_databases!(
     issues_a_verifiable_rfc_9068_token,
     client_secret_post_works_and_methods_are_not_mixed,
     bad_credentials_are_invalid_client,
+    another_method_than_the_registered_one_is_told_which,
     scope_is_checked_and_defaulted,
     resource_becomes_the_audience,
     protocol_errors_use_rfc_6749_codes,
@@ -100,6 +101,91 @@ async fn client_secret_post_works_and_methods_are_not_mixed(backend: Backend) {
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request"))
+    );
+}
+
+/// `invalid_client` from `path`: its description, and whether it carried a challenge.
+async fn refused(
+    env: &TestEnv,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    body: &[(&str, &str)],
+) -> (String, bool) {
+    let mut form = vec![("grant_type", "client_credentials"), ("token", "anything")];
+    form.extend_from_slice(body);
+    let mut request = env.http.post(env.url(path)).form(&form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let challenged = response.headers().contains_key("www-authenticate");
+    let (status, body) = error_of(response).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{path}: {body}"
+    );
+    let description = body["error_description"].as_str().unwrap().to_owned();
+    (description, challenged)
+}
+
+/// A client that authenticates by another method than its registered one is told that
+/// method (it is in its own metadata), the same whether its secret was right or not.
+async fn another_method_than_the_registered_one_is_told_which(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let basic = env.service_client().await;
+    let post = Client::from_created(
+        &env.create_client(json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .await,
+    );
+    let public = env.spa_client().await;
+    let for_basic = "this client is registered for client_secret_basic: send client_id and \
+                     client_secret in an HTTP Basic Authorization header, not in the body";
+    let for_post = "this client is registered for client_secret_post: send client_id and \
+                    client_secret in the form body, without an Authorization header";
+    let for_public = "this client is public (registered for none): send its client_id in the \
+                      form body, with no secret and no Authorization header";
+
+    for path in ["/token", "/introspect", "/revoke"] {
+        // Registered for Basic, sent in the body: right secret, wrong secret, no secret.
+        for secret in [Some(basic.secret.as_str()), Some("wrong"), None] {
+            let mut body = vec![("client_id", basic.id.as_str())];
+            body.extend(secret.map(|s| ("client_secret", s)));
+            let told = refused(&env, path, None, &body).await;
+            assert_eq!(told, (for_basic.to_owned(), false), "{path} {secret:?}");
+        }
+        // Registered for the body, sent with Basic: a Basic challenge, as RFC 6749 §5.2 asks.
+        for secret in [post.secret.as_str(), "wrong"] {
+            let told = refused(&env, path, Some((&post.id, secret)), &[]).await;
+            assert_eq!(told, (for_post.to_owned(), true), "{path} {secret}");
+        }
+        // A public client that sends a secret, with Basic or in the body.
+        let told = refused(&env, path, Some((&public.id, "x")), &[]).await;
+        assert_eq!(told.0, for_public, "{path}");
+        let body = [("client_id", public.id.as_str()), ("client_secret", "x")];
+        assert_eq!(
+            refused(&env, path, None, &body).await.0,
+            for_public,
+            "{path}"
+        );
+        // The registered method with a wrong secret, or an unknown client: nothing more.
+        for id in [basic.id.as_str(), "no-such-client"] {
+            let told = refused(&env, path, Some((id, "wrong")), &[]).await;
+            assert_eq!(
+                told,
+                ("client authentication failed".to_owned(), true),
+                "{path}"
+            );
+        }
+    }
+    // A public client that authenticates as it should still may not introspect.
+    let body = [("client_id", public.id.as_str())];
+    assert_eq!(
+        refused(&env, "/introspect", None, &body).await.0,
+        "a public client cannot introspect: the caller must authenticate (RFC 7662 §2.1)"
     );
 }
 

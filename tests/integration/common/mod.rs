@@ -149,13 +149,36 @@ pub struct Server {
 impl Server {
     /// Starts `portcullis serve` and waits until it listens.
     pub fn start(db: &TestDb, keys_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Self::start_with_env(
+            db,
+            keys_dir,
+            extra_args,
+            &[("PORTCULLIS_LOG", Some("info"))],
+        )
+    }
+
+    /// [`Server::start`] with these environment variables set (`Some`) or removed (`None`).
+    /// The server must log at info level, which is how its address is learnt.
+    pub fn start_with_env(
+        db: &TestDb,
+        keys_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Server {
+        let mut command = Command::new(BIN);
+        command
             .arg("serve")
             .args(["--bind", "127.0.0.1:0"])
             .args(extra_args)
             .env("PORTCULLIS_DATABASE_URL", &db.url)
-            .env("PORTCULLIS_KEYS_DIR", keys_dir)
-            .env("PORTCULLIS_LOG", "info")
+            .env("PORTCULLIS_KEYS_DIR", keys_dir);
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
