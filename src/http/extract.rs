@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use crate::api_keys::{self, ApiKey, ApiKeyKind};
 use crate::clock::unix_now;
-use crate::error::AdminError;
+use crate::error::{AdminError, OAuthError};
 use crate::secrets::hash_secret;
 use crate::store::StoreError;
 
@@ -21,42 +21,74 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Why a request's admin credential was refused.
-pub enum AdminAuthFailure {
+/// Why a request's API key was refused.
+pub enum KeyAuthFailure {
+    /// No bearer token.
     Missing,
+    /// Not a key, or one that is unknown, expired or revoked.
     Invalid,
-    NotAdmin,
+    /// A usable key of a kind that may not do this.
+    WrongKind,
     Store(StoreError),
+}
+
+/// On the admin API.
+impl From<KeyAuthFailure> for AdminError {
+    fn from(failure: KeyAuthFailure) -> Self {
+        match failure {
+            KeyAuthFailure::Missing => {
+                Self::unauthorized("an admin API key is required: Authorization: Bearer <key>")
+            }
+            KeyAuthFailure::Invalid => Self::unauthorized("invalid, expired or revoked API key"),
+            KeyAuthFailure::WrongKind => Self::forbidden("this API key is not an admin key"),
+            KeyAuthFailure::Store(e) => e.into(),
+        }
+    }
+}
+
+/// On the OAuth endpoints that take an API key as a bearer token (RFC 6750 §3.1): `/register`
+/// (its initial access token, RFC 7591 §3) and `/introspect`.
+impl From<KeyAuthFailure> for OAuthError {
+    fn from(failure: KeyAuthFailure) -> Self {
+        match failure {
+            KeyAuthFailure::Missing => {
+                Self::invalid_token("an API key is required: Authorization: Bearer <key>")
+            }
+            KeyAuthFailure::Invalid => Self::invalid_token("invalid, expired or revoked API key"),
+            KeyAuthFailure::WrongKind => Self::insufficient_scope("this API key may not do this"),
+            KeyAuthFailure::Store(e) => e.into(),
+        }
+    }
 }
 
 /// Finds the usable admin API key a request presents as its bearer token.
 pub async fn authenticate_admin(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<ApiKey, AdminAuthFailure> {
+) -> Result<ApiKey, KeyAuthFailure> {
     authenticate_key_of(state, headers, &[ApiKeyKind::Admin]).await
 }
 
 /// Finds the usable API key a request presents as its bearer token, if it is of one of
-/// `kinds` (`NotAdmin` otherwise).
+/// `kinds` (`WrongKind` otherwise).
 pub async fn authenticate_key_of(
     state: &AppState,
     headers: &HeaderMap,
     kinds: &[ApiKeyKind],
-) -> Result<ApiKey, AdminAuthFailure> {
-    let token = bearer_token(headers).ok_or(AdminAuthFailure::Missing)?;
+) -> Result<ApiKey, KeyAuthFailure> {
+    let token = bearer_token(headers).ok_or(KeyAuthFailure::Missing)?;
     if !api_keys::is_well_formed(token) {
-        return Err(AdminAuthFailure::Invalid);
+        return Err(KeyAuthFailure::Invalid);
     }
     let now = unix_now();
     let cached = state
         .credentials
         .usable_api_key(&hash_secret(token), now)
         .await
-        .map_err(AdminAuthFailure::Store)?
-        .ok_or(AdminAuthFailure::Invalid)?;
+        .map_err(KeyAuthFailure::Store)?
+        .ok_or(KeyAuthFailure::Invalid)?;
     if !kinds.contains(&cached.key.kind) {
-        return Err(AdminAuthFailure::NotAdmin);
+        return Err(KeyAuthFailure::WrongKind);
     }
     state.credentials.record_use(&cached, now).await;
     Ok(cached.key.clone())
@@ -69,19 +101,7 @@ impl FromRequestParts<AppState> for AdminKey {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AdminError> {
-        match authenticate_admin(state, &parts.headers).await {
-            Ok(key) => Ok(Self(key)),
-            Err(AdminAuthFailure::Missing) => Err(AdminError::unauthorized(
-                "an admin API key is required: Authorization: Bearer <key>",
-            )),
-            Err(AdminAuthFailure::Invalid) => Err(AdminError::unauthorized(
-                "invalid, expired or revoked API key",
-            )),
-            Err(AdminAuthFailure::NotAdmin) => {
-                Err(AdminError::forbidden("this API key is not an admin key"))
-            }
-            Err(AdminAuthFailure::Store(e)) => Err(e.into()),
-        }
+        Ok(Self(authenticate_admin(state, &parts.headers).await?))
     }
 }
 

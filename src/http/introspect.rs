@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::AppState;
-use super::extract::{AdminAuthFailure, authenticate_admin, bearer_token};
+use super::extract::{authenticate_admin, bearer_token};
 use super::token::{authenticate_client, require_form};
 use crate::error::OAuthError;
 use crate::oauth::form::OAuthForm;
@@ -36,15 +36,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     require_form(headers)?;
     let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
     let caller = if bearer_token(headers).is_some() {
-        authenticate_admin(state, headers)
-            .await
-            .map_err(|e| match e {
-                AdminAuthFailure::Store(e) => e.into(),
-                AdminAuthFailure::NotAdmin => {
-                    OAuthError::insufficient_scope("this key may not introspect tokens")
-                }
-                _ => OAuthError::invalid_token("invalid, expired or revoked API key"),
-            })?;
+        authenticate_admin(state, headers).await?;
         Caller::Admin
     } else {
         let client = authenticate_client(state, headers, &form).await?;

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::extract::{AdminAuthFailure, authenticate_key_of};
+use super::extract::authenticate_key_of;
 use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
@@ -26,19 +26,7 @@ pub async fn register(
         &headers,
         &[ApiKeyKind::Admin, ApiKeyKind::Registrar],
     )
-    .await
-    .map_err(|e| match e {
-        AdminAuthFailure::Missing => {
-            OAuthError::invalid_token("an initial access token is required")
-        }
-        AdminAuthFailure::Invalid => {
-            OAuthError::invalid_token("invalid, expired or revoked initial access token")
-        }
-        AdminAuthFailure::NotAdmin => {
-            OAuthError::insufficient_scope("this key may not register clients")
-        }
-        AdminAuthFailure::Store(e) => e.into(),
-    })?;
+    .await?;
 
     let is_json = headers
         .get(header::CONTENT_TYPE)
