@@ -139,6 +139,61 @@ pub async fn create_api_key(
     Ok((key, secret))
 }
 
+/// A key a person makes for themselves on their account page.
+#[derive(Debug, Clone)]
+pub struct PersonalKey {
+    pub name: String,
+    pub scope: Scope,
+    pub expiry: Expiry,
+}
+
+/// Makes a personal key for `user_id`, who may hold at most `limit`: revoked and expired
+/// keys count until they are pruned (two days on), so that making and revoking keys in a
+/// loop is bounded too, and a stolen session cannot mint keys without end.
+pub async fn create_personal_key(
+    store: &Store,
+    prefix: &str,
+    user_id: &str,
+    key: PersonalKey,
+    limit: usize,
+) -> Result<(ApiKey, Secret), Error> {
+    let held = store.list_user_api_keys(user_id).await?.len();
+    if held >= limit {
+        return Err(Error::Invalid(format!(
+            "You have {held} keys, the most allowed (revoked and expired ones count for two \
+             days). Revoke one, or wait, before making another."
+        )));
+    }
+    let request = KeyRequest {
+        kind: Some(ApiKeyKind::Personal),
+        name: key.name,
+        scope: key.scope.to_string(),
+        env: KeyEnv::Live,
+        metadata: serde_json::json!({}),
+        owner: KeyOwner::User {
+            user_id: user_id.to_owned(),
+        },
+        expiry: key.expiry,
+        created_by: None,
+        revoke_when_creator_leaves: false,
+    };
+    create_api_key(store, prefix, request, &Actor::User(user_id.to_owned())).await
+}
+
+/// The keys a person owns, newest first.
+pub async fn list_personal_keys(store: &Store, user_id: &str) -> Result<Vec<ApiKey>, Error> {
+    Ok(store.list_user_api_keys(user_id).await?)
+}
+
+/// Revokes one of `user_id`'s own keys; another's is not found.
+pub async fn revoke_personal_key(store: &Store, user_id: &str, id: &str) -> Result<(), Error> {
+    if !store.revoke_user_api_key(id, user_id, unix_now()).await? {
+        return Err(no_key(id));
+    }
+    tracing::info!(key_id = %id, %user_id, "revoked a personal API key");
+    Ok(())
+}
+
 /// Up to `limit` keys after the one with id `after`, in id order; never their secrets.
 pub async fn list_api_keys(
     store: &Store,

@@ -6,27 +6,35 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::login::{see_other, unavailable};
+use super::login::see_other;
+use super::page_error::PageError;
 use super::pages::{self, AccountKeysPage, KeyRow};
-use crate::admin::api_keys::{Expiry, KeyRequest, create_api_key};
-use crate::admin::{self, Actor};
-use crate::api_keys::{ApiKeyKind, KeyEnv, KeyOwner};
+use crate::admin;
+use crate::admin::api_keys::{
+    Expiry, PersonalKey, create_personal_key, list_personal_keys, revoke_personal_key,
+};
 use crate::clock::unix_now;
 use crate::oauth::scope::Scope;
 use crate::users::User;
 
 pub const PATH: &str = "/account/api-keys";
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match pages::current_user(&state, &headers).await {
-        Ok(Some(user)) => render(&state, &headers, &user, StatusCode::OK, None, None).await,
-        Ok(None) => see_other(&format!("/login?continue={PATH}")),
-        Err(e) => unavailable(e),
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    match pages::current_user(&state, &headers).await? {
+        Some(user) => render(&state, &headers, &user, StatusCode::OK, None, None).await,
+        None => Ok(see_other(&format!("/login?continue={PATH}"))),
     }
 }
 
 /// Creates a personal key from the form; the page shows it this once.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let mut csrf = None;
     let mut name = String::new();
     let mut scopes = Vec::new();
@@ -40,10 +48,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             _ => {}
         }
     }
-    let user = match form_user(&state, &headers, csrf.as_deref()).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
+    let user = form_user(&state, &headers, csrf.as_deref()).await?;
     // The page again, saying what to change.
     let (page_state, page_headers, page_user) = (&state, &headers, &user);
     let refuse = move |message: String| async move {
@@ -71,34 +76,20 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Some(None) => Expiry::Never,
         None => return refuse("Choose an expiry from the list.".into()).await,
     };
-    // Revoked and expired keys count until they are pruned (two days on), so that making and
-    // revoking keys in a loop is bounded too.
-    let held = match state.store.list_user_api_keys(&user.id).await {
-        Ok(keys) => keys.len(),
-        Err(e) => return unavailable(e),
-    };
-    if held >= state.config.personal_key_limit {
-        return refuse(format!(
-            "You have {held} keys, the most allowed (revoked and expired ones count for two \
-             days). Revoke one, or wait, before making another."
-        ))
-        .await;
-    }
-    let request = KeyRequest {
-        kind: Some(ApiKeyKind::Personal),
+    let key = PersonalKey {
         name,
-        scope: requested.to_string(),
-        env: KeyEnv::Live,
-        metadata: serde_json::json!({}),
-        owner: KeyOwner::User {
-            user_id: user.id.clone(),
-        },
+        scope: requested,
         expiry,
-        created_by: None,
-        revoke_when_creator_leaves: false,
     };
-    let actor = Actor::User(user.id.clone());
-    match create_api_key(&state.store, &state.config.api_key_prefix, request, &actor).await {
+    let created = create_personal_key(
+        &state.store,
+        &state.config.api_key_prefix,
+        &user.id,
+        key,
+        state.config.personal_key_limit,
+    )
+    .await;
+    match created {
         Ok((_, secret)) => {
             render(
                 &state,
@@ -110,7 +101,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             )
             .await
         }
-        Err(admin::Error::Store(e)) => unavailable(e),
+        Err(admin::Error::Store(e)) => Err(e.into()),
         Err(refused) => {
             render(
                 &state,
@@ -131,26 +122,13 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, PageError> {
     let csrf = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.into_owned());
-    let user = match form_user(&state, &headers, csrf.as_deref()).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
-    match state
-        .store
-        .revoke_user_api_key(&id, &user.id, unix_now())
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(key_id = %id, user_id = %user.id, "revoked a personal API key");
-            see_other(PATH)
-        }
-        Ok(false) => pages::message(StatusCode::NOT_FOUND, "Not found", "You have no such key."),
-        Err(e) => unavailable(e),
-    }
+    let user = form_user(&state, &headers, csrf.as_deref()).await?;
+    revoke_personal_key(&state.store, &user.id, &id).await?;
+    Ok(see_other(PATH))
 }
 
 /// The signed-in user a form on this page was posted by, or the page to answer instead: a
@@ -159,19 +137,17 @@ async fn form_user(
     state: &AppState,
     headers: &HeaderMap,
     csrf: Option<&str>,
-) -> Result<User, Response> {
+) -> Result<User, PageError> {
     if !pages::csrf_matches(&state.config, headers, csrf) {
-        return Err(pages::message(
+        return Err(PageError::refused(
             StatusCode::FORBIDDEN,
             "Form expired",
             "This form has expired. Reload the page and try again.",
         ));
     }
-    match pages::current_user(state, headers).await {
-        Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(see_other(&format!("/login?continue={PATH}"))),
-        Err(e) => Err(unavailable(e)),
-    }
+    pages::current_user(state, headers)
+        .await?
+        .ok_or_else(|| PageError::Elsewhere(see_other(&format!("/login?continue={PATH}"))))
 }
 
 async fn render(
@@ -181,11 +157,8 @@ async fn render(
     status: StatusCode,
     new_key: Option<&str>,
     error: Option<&str>,
-) -> Response {
-    let keys = match state.store.list_user_api_keys(&user.id).await {
-        Ok(keys) => keys,
-        Err(e) => return unavailable(e),
-    };
+) -> Result<Response, PageError> {
+    let keys = list_personal_keys(&state.store, &user.id).await?;
     let now = unix_now();
     let rows = keys
         .iter()
@@ -234,5 +207,8 @@ async fn render(
         expiry_choices,
         keys: rows,
     };
-    pages::with_cookie(pages::html_page(status, &page, None, true), new_cookie)
+    Ok(pages::with_cookie(
+        pages::html_page(status, &page, None, true),
+        new_cookie,
+    ))
 }

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::login::{login_page, unavailable};
+use super::login::login_page;
+use super::page_error::PageError;
 use super::pages::{self, ConsentPage};
 use crate::clients::Client;
 use crate::clock::unix_now;
@@ -27,9 +28,7 @@ pub async fn start(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    match handle(&state, &headers, &query, None).await {
-        Ok(response) | Err(response) => response,
-    }
+    handle(&state, &headers, &query, None).await.into_response()
 }
 
 #[derive(Deserialize)]
@@ -63,9 +62,9 @@ pub async fn decide(
             );
         }
     };
-    match handle(&state, &headers, &query, Some(decision)).await {
-        Ok(response) | Err(response) => response,
-    }
+    handle(&state, &headers, &query, Some(decision))
+        .await
+        .into_response()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,37 +78,38 @@ async fn handle(
     headers: &HeaderMap,
     query: &str,
     decision: Option<Decision>,
-) -> Result<Response, Response> {
+) -> Result<Response, PageError> {
     let form = OAuthForm::parse(query.as_bytes()).map_err(|e| {
-        pages::message(
+        PageError::refused(
             StatusCode::BAD_REQUEST,
             "Invalid request",
-            &format!("The authorization request is malformed: {e}."),
+            format!("The authorization request is malformed: {e}."),
         )
     })?;
     let client = match authorize::requested_client_id(&form) {
-        Some(id) => state.store.find_client(id).await.map_err(unavailable)?,
+        Some(id) => state.store.find_client(id).await?,
         None => None,
     };
     let request = match authorize::validate(&form, client.as_ref()) {
         Ok(request) => request,
         Err(AuthorizeError::Page(message)) => {
-            return Err(pages::message(
+            return Err(PageError::refused(
                 StatusCode::BAD_REQUEST,
                 "Invalid request",
-                &message,
+                message,
             ));
         }
         Err(AuthorizeError::Redirect(redirect)) => {
-            return Err(error_redirect(state, &redirect, decision.is_some()));
+            return Err(PageError::Elsewhere(error_redirect(
+                state,
+                &redirect,
+                decision.is_some(),
+            )));
         }
     };
     let client = client.expect("validate succeeds only with a client");
 
-    let Some(user) = pages::current_user(state, headers)
-        .await
-        .map_err(unavailable)?
-    else {
+    let Some(user) = pages::current_user(state, headers).await? else {
         let continue_to = format!("/authorize?{query}");
         let app = (client.name_or_id(), request.redirect_uri.as_str());
         return Ok(login_page(
@@ -137,22 +137,16 @@ async fn handle(
             let mut allowed = state
                 .store
                 .find_consent(&user.id, &client.id)
-                .await
-                .map_err(unavailable)?
+                .await?
                 .unwrap_or_default();
             allowed.extend(&request.scope);
             state
                 .store
                 .save_consent(&user.id, &client.id, &allowed, unix_now())
-                .await
-                .map_err(unavailable)?;
+                .await?;
         }
         None => {
-            let consented = state
-                .store
-                .find_consent(&user.id, &client.id)
-                .await
-                .map_err(unavailable)?;
+            let consented = state.store.find_consent(&user.id, &client.id).await?;
             // Asked unless this person consented to this client before, to all of this
             // scope: an empty scope is no reason to skip it (it still gives the client who
             // the person is, and a refresh token).
@@ -211,7 +205,7 @@ async fn issue_code(
     user: &User,
     request: &AuthorizationRequest,
     after_post: bool,
-) -> Result<Response, Response> {
+) -> Result<Response, PageError> {
     let code = Secret::new(random_base62(SECRET_CHARS));
     let grant_id = random_id("grt_");
     let now = unix_now();
@@ -229,11 +223,7 @@ async fn issue_code(
         code_expires_at: now + CODE_TTL_SECS,
         grant_expires_at: now + state.config.refresh_token_absolute_secs,
     };
-    state
-        .store
-        .insert_code(&new_code)
-        .await
-        .map_err(unavailable)?;
+    state.store.insert_code(&new_code).await?;
     let mut params = vec![("code", code.expose())];
     if let Some(s) = &request.state {
         params.push(("state", s));

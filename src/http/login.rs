@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::page_error::PageError;
 use super::pages::{self, LoginPage, MessagePage};
 use crate::clock::unix_now;
 use crate::config::{
     LOGIN_WINDOW_SECS, MAX_LOGIN_FAILURES_PER_ADDRESS, MAX_LOGIN_FAILURES_PER_USERNAME,
 };
 use crate::passwords;
-use crate::store::StoreError;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 const BUSY: &str = "Too many people are signing in right now. Please try again in a moment.";
@@ -65,12 +65,9 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
-) -> Result<Response, Response> {
+) -> Result<Response, PageError> {
     let continue_to = safe_continue(query.continue_to.as_deref()).unwrap_or("");
-    if let Some(user) = pages::current_user(&state, &headers)
-        .await
-        .map_err(unavailable)?
-    {
+    if let Some(user) = pages::current_user(&state, &headers).await? {
         if !continue_to.is_empty() {
             return Ok(see_other(continue_to));
         }
@@ -102,7 +99,7 @@ pub async fn submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
-) -> Result<Response, Response> {
+) -> Result<Response, PageError> {
     let continue_to = safe_continue(form.continue_to.as_deref()).unwrap_or("");
     let username = form.username.as_deref().unwrap_or("").trim();
     let again = |status, error| {
@@ -145,23 +142,18 @@ pub async fn submit(
     // password is refused.
     let address_attempts = store
         .reserve_login_attempt(&address_key, now, LOGIN_WINDOW_SECS)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     if address_attempts > MAX_LOGIN_FAILURES_PER_ADDRESS {
         return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
     }
     let username_attempts = store
         .reserve_login_attempt(&user_key, now, LOGIN_WINDOW_SECS)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     if username_attempts > MAX_LOGIN_FAILURES_PER_USERNAME {
         return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
     }
 
-    let found = store
-        .find_user_for_login(username)
-        .await
-        .map_err(unavailable)?;
+    let found = store.find_user_for_login(username).await?;
     let (user, hash) = match found {
         Some((user, hash)) if !user.is_disabled() => (Some(user), Some(hash)),
         _ => (None, None),
@@ -169,10 +161,7 @@ pub async fn submit(
     let Ok(valid) = passwords::verify_password(password, hash).await else {
         // Too many sign-ins being checked at once: this one was not checked at all.
         for key in [&user_key, &address_key] {
-            store
-                .release_login_attempt(key)
-                .await
-                .map_err(unavailable)?;
+            store.release_login_attempt(key).await?;
         }
         return Ok(again(StatusCode::SERVICE_UNAVAILABLE, BUSY));
     };
@@ -185,14 +174,9 @@ pub async fn submit(
     // Only this attempt is given back: failures by others in this window still count, or a
     // guesser would get five more every time the owner signs in.
     for key in [&user_key, &address_key] {
-        store
-            .release_login_attempt(key)
-            .await
-            .map_err(unavailable)?;
+        store.release_login_attempt(key).await?;
     }
-    let session = pages::start_session(&state, &user)
-        .await
-        .map_err(unavailable)?;
+    let session = pages::start_session(&state, &user).await?;
     tracing::info!(user_id = %user.id, "signed in");
 
     let response = if continue_to.is_empty() {
@@ -212,7 +196,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
-) -> Result<Response, Response> {
+) -> Result<Response, PageError> {
     if !pages::csrf_matches(&state.config, &headers, form.csrf.as_deref()) {
         return Ok(pages::message(
             StatusCode::FORBIDDEN,
@@ -220,9 +204,7 @@ pub async fn logout(
             "This form has expired. Reload the page and try again.",
         ));
     }
-    let cleared = pages::end_session(&state, &headers)
-        .await
-        .map_err(unavailable)?;
+    let cleared = pages::end_session(&state, &headers).await?;
     let page = pages::message(StatusCode::OK, "Signed out", "You are signed out.");
     let page = pages::with_cookie(page, Some(cleared));
     Ok(pages::with_cookie(
@@ -269,32 +251,6 @@ pub fn see_other(location: &str) -> Response {
             "The return address is not valid.",
         ),
     }
-}
-
-/// A database outage on a page: a 503 page that says to retry, nothing lost.
-pub fn unavailable(e: StoreError) -> Response {
-    let status = match e {
-        StoreError::InvalidText(_) => {
-            return pages::message(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                "The request has characters that are not allowed.",
-            );
-        }
-        StoreError::Unavailable(_) => {
-            tracing::warn!(error = %e, "database unavailable");
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        _ => {
-            tracing::error!(error = %e, "database error");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    pages::message(
-        status,
-        "Temporarily unavailable",
-        "Something went wrong on our side. Please try again in a moment.",
-    )
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod introspect;
 mod login;
+mod page_error;
 mod pages;
 mod register;
 mod rejections;
