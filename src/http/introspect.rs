@@ -4,8 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::AppState;
@@ -15,31 +14,19 @@ use crate::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::introspection::{self, Caller};
 
+/// Its answers are never cached (`Cache-Control` is set by the router).
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match handle(&state, &headers, &body).await {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
-    require_form(headers)?;
-    let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
-    let caller = if bearer_token(headers).is_some() {
-        authenticate_admin(state, headers).await?;
+) -> Result<Json<Value>, OAuthError> {
+    require_form(&headers)?;
+    let form = OAuthForm::parse(&body).map_err(OAuthError::invalid_request)?;
+    let caller = if bearer_token(&headers).is_some() {
+        authenticate_admin(&state, &headers).await?;
         Caller::Admin
     } else {
-        let client = authenticate_client(state, headers, &form).await?;
+        let client = authenticate_client(&state, &headers, &form).await?;
         if client.is_public() {
             // RFC 7662 §2.1: the caller must authenticate; a public client cannot.
             return Err(OAuthError::invalid_client_because(
@@ -55,5 +42,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    Ok(introspection::introspect(state, &caller, token).await?)
+    Ok(Json(
+        introspection::introspect(&state, &caller, token).await?,
+    ))
 }

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::MAX_BODY_BYTES;
 
@@ -42,37 +43,64 @@ pub fn router(state: AppState) -> Router {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let for_apps = Router::new()
+    // RFC 6749 §5.1: answers that carry or refuse credentials are never cached; introspection,
+    // revocation and registration answers follow, and so do the probes, which are about now.
+    // (Errors made outside these routers get it from `OAuthError`.)
+    let no_store = SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    let pragma_no_cache =
+        SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let token_and_revoke = Router::new()
+        .route("/token", post(token::token).route_layer(pragma_no_cache))
+        .route("/revoke", post(revoke::revoke))
+        .route_layer(no_store.clone());
+    let discovery = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
         )
-        .route("/.well-known/jwks.json", get(discovery::jwks))
-        .route("/token", post(token::token))
-        .route("/revoke", post(revoke::revoke))
-        .layer(cors);
-    Router::new()
-        .route("/", get(home::show))
-        .merge(for_apps)
+        .route("/.well-known/jwks.json", get(discovery::jwks));
+    let for_apps = token_and_revoke.merge(discovery).layer(cors);
+    let for_servers = Router::new()
         // Resource servers call it, never browsers: no CORS.
         .route("/introspect", post(introspect::introspect))
         .route("/register", post(register::register))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route_layer(no_store);
+    // Behind an https issuer, every response tells the browser to use https only, for a year
+    // (RFC 6797): no sign-in page is ever fetched over plain http again.
+    let strict_transport_security = SetResponseHeaderLayer::overriding(
+        header::STRICT_TRANSPORT_SECURITY,
+        state
+            .config
+            .is_https()
+            .then(|| HeaderValue::from_static("max-age=31536000")),
+    );
+    // Every 503 (the database cannot answer now) says when to retry, whichever error shape the
+    // endpoint answers with: OAuth JSON, the admin envelope, or a page.
+    let retry_after_503 =
+        SetResponseHeaderLayer::if_not_present(header::RETRY_AFTER, |response: &Response| {
+            (response.status() == StatusCode::SERVICE_UNAVAILABLE)
+                .then(|| HeaderValue::from_static(RETRY_AFTER_SECS))
+        });
+    Router::new()
+        .route("/", get(home::show))
+        .merge(for_apps)
+        .merge(for_servers)
         .route("/authorize", get(authorize::start).post(authorize::decide))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/copy.js", get(pages::copy_script))
         .route(account::PATH, get(account::show).post(account::create))
         .route("/account/api-keys/{id}/revoke", post(account::revoke))
         .nest("/admin", admin::router())
         .fallback(not_found)
-        .layer(axum::middleware::map_response(retry_later_after_503))
-        .layer(axum::middleware::map_response_with_state(
-            state.config.is_https(),
-            strict_transport_security,
-        ))
+        .layer(retry_after_503)
+        .layer(strict_transport_security)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             body_read_timeout,
@@ -85,36 +113,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Behind an https issuer, every response tells the browser to use https only, for a year
-/// (RFC 6797): no sign-in page is ever fetched over plain http again.
-async fn strict_transport_security(
-    axum::extract::State(is_https): axum::extract::State<bool>,
-    mut response: Response,
-) -> Response {
-    if is_https {
-        response.headers_mut().insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    response
-}
-
 /// Seconds a client is asked to wait before retrying after a 503: outages are noticed and
 /// recovered from within about a second (RFC 9110 §10.2.3).
 const RETRY_AFTER_SECS: &str = "1";
-
-/// Every 503 (the database cannot answer now) says when to retry, whichever error shape the
-/// endpoint answers with: OAuth JSON, the admin envelope, or a page.
-async fn retry_later_after_503(mut response: Response) -> Response {
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .entry(header::RETRY_AFTER)
-            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
-    }
-    response
-}
 
 async fn not_found() -> impl IntoResponse {
     (

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
 
 use super::AppState;
 use super::extract::authenticate_key_of;
@@ -16,11 +16,12 @@ use crate::clients::{ClientMetadata, MetadataError};
 use crate::error::OAuthError;
 use crate::oauth::scope::Scope;
 
+/// Its answers are never cached (`Cache-Control` is set by the router).
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, OAuthError> {
+) -> Result<(StatusCode, Json<Value>), OAuthError> {
     let key = authenticate_key_of(
         &state,
         &headers,
@@ -65,9 +66,5 @@ pub async fn register(
         body["client_secret"] = secret.expose().into();
         body["client_secret_expires_at"] = 0.into();
     }
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok((StatusCode::CREATED, Json(body)))
 }

@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 
 use super::AppState;
 use crate::clients::Client;
@@ -16,35 +15,27 @@ use crate::oauth::form::OAuthForm;
 use crate::oauth::grants::{self, TokenResponse};
 use crate::oauth::token_request::TokenRequest;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match issue(&state, &headers, &body).await {
-        Ok(response) => {
-            let mut response = Json(response).into_response();
-            let h = response.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
-        }
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn issue(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, OAuthError> {
-    require_form(headers)?;
-    let form = OAuthForm::parse(body).map_err(OAuthError::invalid_request)?;
+/// Its answers are never cached (`Cache-Control` and `Pragma` are set by the router).
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, OAuthError> {
+    require_form(&headers)?;
+    let form = OAuthForm::parse(&body).map_err(OAuthError::invalid_request)?;
     if form.get("grant_type").is_none() {
         return Err(OAuthError::invalid_request("grant_type is required"));
     }
-    let credentials = presented_credentials(headers, &form)?;
+    let credentials = presented_credentials(&headers, &form)?;
     if let PresentedCredentials::ApiKey { key, used_basic } = &credentials {
-        return grants::api_key::exchange(state, key, *used_basic, &form).await;
+        return Ok(Json(
+            grants::api_key::exchange(&state, key, *used_basic, &form).await?,
+        ));
     }
-    let client = authenticate(state, &credentials).await?;
-    grants::issue(state, &client, TokenRequest::parse(&form)?).await
+    let client = authenticate(&state, &credentials).await?;
+    Ok(Json(
+        grants::issue(&state, &client, TokenRequest::parse(&form)?).await?,
+    ))
 }
 
 /// RFC 6749 §3.2: token-endpoint bodies are application/x-www-form-urlencoded.

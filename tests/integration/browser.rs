@@ -51,6 +51,10 @@ async fn shoot(browser: &Browser, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    portcullis_no_browser,
+    ignore = "needs chromium and chromedriver: apt-get install chromium chromium-driver"
+)]
 async fn a_person_signs_in_and_consents_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
         return;
@@ -133,6 +137,10 @@ async fn a_person_signs_in_and_consents_in_a_real_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    portcullis_no_browser,
+    ignore = "needs chromium and chromedriver: apt-get install chromium chromium-driver"
+)]
 async fn a_person_manages_api_keys_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
         return;

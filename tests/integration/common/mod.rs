@@ -52,6 +52,55 @@ pub fn postgres_admin_url() -> String {
     std::env::var("PORTCULLIS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into())
 }
 
+/// How long the first PostgreSQL test waits for the server to answer.
+const POSTGRES_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether PostgreSQL answered, asked once per test run: without it, each PostgreSQL test
+/// fails at once with the same message, instead of each waiting out a pool's 30 s.
+static POSTGRES_PROBE: tokio::sync::OnceCell<Result<(), String>> =
+    tokio::sync::OnceCell::const_new();
+
+/// Panics, naming the URL and what to do, unless PostgreSQL answers.
+async fn require_postgres() {
+    let url = postgres_admin_url();
+    let probe = POSTGRES_PROBE
+        .get_or_init(|| async {
+            sqlx::any::install_default_drivers();
+            let connecting = <sqlx::AnyConnection as sqlx::Connection>::connect(&url);
+            match tokio::time::timeout(POSTGRES_PROBE_TIMEOUT, connecting).await {
+                Ok(Ok(connection)) => {
+                    let _ = sqlx::Connection::close(connection).await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {} s",
+                    POSTGRES_PROBE_TIMEOUT.as_secs()
+                )),
+            }
+        })
+        .await;
+    if let Err(reason) = probe {
+        panic!(
+            "PostgreSQL is not reachable at {} ({reason}). The PostgreSQL tests need one: start \
+             PostgreSQL there (.ci/run starts the local cluster), or point them at another with \
+             PORTCULLIS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres",
+            without_password(&url)
+        );
+    }
+}
+
+/// `url` with any password replaced, fit for a test's output.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 async fn postgres_admin_exec(sql: &str) {
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
@@ -78,6 +127,7 @@ impl TestDb {
                 _dir: dir,
             },
             Backend::Postgres => {
+                require_postgres().await;
                 let name = format!(
                     "pc_test_{}",
                     portcullis::secrets::random_base62(12).to_lowercase()
