@@ -13,149 +13,51 @@ use serde_json::json;
 use crate::keys::KeyStoreError;
 use crate::store::StoreError;
 
-/// An OAuth error response.
-#[derive(Debug)]
-pub struct OAuthError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub description: String,
-    /// The `WWW-Authenticate` challenge to send, if any.
-    pub challenge: Option<&'static str>,
-}
+pub use crate::oauth::error::{ErrorCode, OAuthError};
 
-impl OAuthError {
-    fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            description: description.into(),
-            challenge: None,
-        }
-    }
-
-    pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-
-    /// RFC 6749 §5.2: 401, with a `Basic` challenge when the client tried HTTP Basic.
-    pub fn invalid_client(used_basic: bool) -> Self {
-        let mut e = Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
-        if used_basic {
-            e.challenge = Some(r#"Basic realm="portcullis", charset="UTF-8""#);
-        }
-        e
-    }
-
-    /// [`Self::invalid_client`], saying why.
-    pub fn invalid_client_because(used_basic: bool, description: impl Into<String>) -> Self {
-        Self {
-            description: description.into(),
-            ..Self::invalid_client(used_basic)
-        }
-    }
-
-    pub fn invalid_grant(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
-    }
-
-    pub fn unauthorized_client(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
-    }
-
-    pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            description,
-        )
-    }
-
-    pub fn invalid_scope(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
-    }
-
-    /// RFC 8707 §2: the requested resource is invalid or not allowed.
-    pub fn invalid_target(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
-    }
-
-    /// RFC 6750 §3.1: a missing or bad bearer token.
-    pub fn invalid_token(description: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description);
-        e.challenge = Some(r#"Bearer realm="portcullis", error="invalid_token""#);
-        e
-    }
-
-    /// RFC 6750 §3.1: a valid bearer token without the right to do this.
-    pub fn insufficient_scope(description: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description);
-        e.challenge = Some(r#"Bearer realm="portcullis", error="insufficient_scope""#);
-        e
-    }
-
-    pub fn invalid_client_metadata(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            description,
-        )
-    }
-
-    pub fn invalid_redirect_uri(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", description)
-    }
-
-    pub fn temporarily_unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "the server is temporarily unable to handle the request; retry later",
-        )
-    }
-
-    pub fn server_error() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal error",
-        )
+/// RFC 6749 §5.2, RFC 6750 §3.1 and RFC 7591 §3.2.2: the status each code is answered with.
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
-impl From<StoreError> for OAuthError {
-    fn from(e: StoreError) -> Self {
-        if let StoreError::Unavailable(_) = e {
-            tracing::warn!(error = %e, "database unavailable");
-            Self::temporarily_unavailable()
-        } else if let StoreError::InvalidText(_) = e {
-            Self::invalid_request("a parameter has characters that are not allowed")
-        } else {
-            tracing::error!(error = %e, "database error");
-            Self::server_error()
+/// The `WWW-Authenticate` challenge an error carries, if any.
+fn challenge_of(error: &OAuthError) -> Option<&'static str> {
+    match error.code {
+        ErrorCode::InvalidClient if error.used_basic => {
+            Some(r#"Basic realm="portcullis", charset="UTF-8""#)
         }
+        ErrorCode::InvalidToken => Some(r#"Bearer realm="portcullis", error="invalid_token""#),
+        ErrorCode::InsufficientScope => {
+            Some(r#"Bearer realm="portcullis", error="insufficient_scope""#)
+        }
+        _ => None,
     }
 }
 
-impl From<KeyStoreError> for OAuthError {
-    fn from(e: KeyStoreError) -> Self {
-        tracing::error!(error = %e, "signing key error");
-        Self::server_error()
-    }
+/// An OAuth error answered with another status than its code's: a request refused before
+/// its endpoint read it (405, 408, 413, 415), in the endpoint's error shape.
+pub fn oauth_error_with_status(error: OAuthError, status: StatusCode) -> Response {
+    let mut response = error.into_response();
+    *response.status_mut() = status;
+    response
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.code, "error_description": self.description });
-        let mut response = (self.status, Json(body)).into_response();
+        let challenge = challenge_of(&self);
+        let body = json!({ "error": self.code.as_str(), "error_description": self.description });
+        let mut response = (status_of(self.code), Json(body)).into_response();
         let headers = response.headers_mut();
         // RFC 6749 §5.1: responses carrying (or refusing) credentials are not cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = self.challenge {
+        if let Some(challenge) = challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),

@@ -6,14 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde_json::Value;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::extract::authenticate_key_of;
 use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
-use crate::error::OAuthError;
+use crate::error::{OAuthError, oauth_error_with_status};
 use crate::oauth::scope::Scope;
 
 /// Its answers are never cached (`Cache-Control` is set by the router).
@@ -21,7 +21,7 @@ pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), OAuthError> {
+) -> Result<Response, OAuthError> {
     let key = authenticate_key_of(
         &state,
         &headers,
@@ -36,10 +36,10 @@ pub async fn register(
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     // RFC 9110 §15.5.16: a body of another type is 415, as on the admin API.
     if !is_json {
-        return Err(OAuthError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ..OAuthError::invalid_request("the body must be application/json")
-        });
+        return Ok(oauth_error_with_status(
+            OAuthError::invalid_request("the body must be application/json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ));
     }
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
@@ -66,5 +66,5 @@ pub async fn register(
         body["client_secret"] = secret.expose().into();
         body["client_secret_expires_at"] = 0.into();
     }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::MAX_BODY_BYTES;
-use crate::error::{AdminError, OAuthError};
+use crate::error::{AdminError, OAuthError, oauth_error_with_status};
 
 /// The endpoints OAuth clients call, whose errors they parse as JSON.
 const OAUTH_ENDPOINTS: [&str; 4] = ["/token", "/introspect", "/revoke", "/register"];
@@ -33,11 +33,7 @@ pub async fn in_api_error_shape(request: Request, next: Next) -> Response {
         return response;
     };
     let error = if is_oauth {
-        OAuthError {
-            status,
-            ..OAuthError::invalid_request(message)
-        }
-        .into_response()
+        oauth_error_with_status(OAuthError::invalid_request(message), status)
     } else {
         AdminError::new(status, code, message).into_response()
     };

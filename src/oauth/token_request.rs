@@ -2,7 +2,7 @@
 
 use super::form::OAuthForm;
 use super::grant_type::GrantType;
-use crate::error::OAuthError;
+use crate::oauth::error::OAuthError;
 
 /// What a client asks the token endpoint for. Holds codes and refresh tokens, so it has no
 /// `Debug`: it cannot end up in a log line.
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_parameters_get_their_rfc_errors() {
-        let code = |body| parse(body).err().map(|e| e.code);
+        let code = |body| parse(body).err().map(|e| e.code.as_str());
         assert_eq!(code("scope=a"), Some("invalid_request"));
         assert_eq!(code("grant_type=password"), Some("unsupported_grant_type"));
         assert_eq!(

@@ -7,8 +7,8 @@ use super::{GrantHolder, Stop, TokenResponse, audience, finish, issue_for_grant}
 use crate::app::AppContext;
 use crate::clients::Client;
 use crate::clock::unix_now;
-use crate::error::OAuthError;
 use crate::oauth::access_token::Audience;
+use crate::oauth::error::OAuthError;
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;

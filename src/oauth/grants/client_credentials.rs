@@ -5,7 +5,7 @@ use super::{TokenResponse, audience, claims, granted_scope, sign};
 use crate::app::AppContext;
 use crate::clients::Client;
 use crate::clock::unix_now;
-use crate::error::OAuthError;
+use crate::oauth::error::OAuthError;
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::token_request::ClientCredentialsRequest;
 

@@ -18,8 +18,8 @@ use super::scope::Scope;
 use super::token_request::TokenRequest;
 use crate::app::AppContext;
 use crate::clients::{Client, check_resource};
-use crate::error::OAuthError;
 use crate::keys::KeyStoreError;
+use crate::oauth::error::OAuthError;
 use crate::store::{StoreError, WriteTx};
 
 /// RFC 6749 §5.1 successful response.

@@ -11,7 +11,7 @@ use super::{GrantHolder, Stop, TokenResponse, audience, finish, granted_scope, i
 use crate::app::AppContext;
 use crate::clients::Client;
 use crate::clock::unix_now;
-use crate::error::OAuthError;
+use crate::oauth::error::OAuthError;
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::scope::Scope;
 use crate::oauth::token_request::RefreshRequest;
