@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod authorize;
 mod body;
+mod client_auth;
 mod control_characters;
 mod discovery;
 mod extract;

@@ -1,24 +1,18 @@
-//! `POST /revoke` (RFC 7009): authenticate the client, then `oauth::revocation`.
+//! `POST /revoke` (RFC 7009): `oauth::revocation` for an authenticated client.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
 use super::AppState;
-use super::token::{authenticate_client, require_form};
+use super::client_auth::ClientRequest;
 use crate::error::OAuthError;
-use crate::oauth::form::OAuthForm;
 use crate::oauth::revocation;
 
 /// Its answers are never cached (`Cache-Control` is set by the router).
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, form }: ClientRequest,
 ) -> Result<StatusCode, OAuthError> {
-    require_form(&headers)?;
-    let form = OAuthForm::parse(&body).map_err(OAuthError::invalid_request)?;
-    let client = authenticate_client(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
