@@ -16,3 +16,33 @@ pub struct AppContext {
     pub credentials: CredentialCache,
     pub keys: Arc<KeyStore>,
 }
+
+/// Why the server cannot issue tokens right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    NoSigningKey,
+    DatabaseUnreachable,
+}
+
+impl NotReady {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSigningKey => "no signing key",
+            Self::DatabaseUnreachable => "database unreachable",
+        }
+    }
+}
+
+impl AppContext {
+    /// Ready when a key can sign and the database answers a trivial query within `within`.
+    pub async fn readiness(&self, within: std::time::Duration) -> Result<(), NotReady> {
+        if self.keys.active_key().is_err() {
+            return Err(NotReady::NoSigningKey);
+        }
+        if let Err(e) = self.store.ping(within).await {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            return Err(NotReady::DatabaseUnreachable);
+        }
+        Ok(())
+    }
+}

@@ -24,6 +24,8 @@ pub mod organizations;
 pub mod passwords;
 pub mod secrets;
 pub mod server;
+pub mod sessions;
+pub mod sign_in;
 pub mod store;
 pub mod users;
 

@@ -14,12 +14,9 @@ use super::login::login_page;
 use super::page_error::PageError;
 use super::pages::{self, ConsentPage};
 use crate::clients::Client;
-use crate::clock::unix_now;
-use crate::config::CODE_TTL_SECS;
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorRedirect};
 use crate::oauth::form::OAuthForm;
-use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
-use crate::store::grants::NewCode;
+use crate::secrets::Secret;
 use crate::users::User;
 
 pub async fn start(
@@ -86,10 +83,7 @@ async fn handle(
             format!("The authorization request is malformed: {e}."),
         )
     })?;
-    let client = match authorize::requested_client_id(&form) {
-        Some(id) => state.store.find_client(id).await?,
-        None => None,
-    };
+    let client = authorize::requested_client(state, &form).await?;
     let request = match authorize::validate(&form, client.as_ref()) {
         Ok(request) => request,
         Err(AuthorizeError::Page(message)) => {
@@ -134,32 +128,18 @@ async fn handle(
             return Ok(error_redirect(state, &denied, true));
         }
         Some(Decision::Allow) => {
-            let mut allowed = state
-                .store
-                .find_consent(&user.id, &client.id)
-                .await?
-                .unwrap_or_default();
-            allowed.extend(&request.scope);
-            state
-                .store
-                .save_consent(&user.id, &client.id, &allowed, unix_now())
-                .await?;
+            authorize::record_consent(state, &user, &client, &request.scope).await?;
         }
         None => {
-            let consented = state.store.find_consent(&user.id, &client.id).await?;
-            // Asked unless this person consented to this client before, to all of this
-            // scope: an empty scope is no reason to skip it (it still gives the client who
-            // the person is, and a refresh token).
-            let has_consented =
-                consented.is_some_and(|consented| request.scope.is_subset_of(&consented));
-            if !client.skip_consent && !has_consented {
+            if authorize::needs_consent(state, &user, &client, &request.scope).await? {
                 return Ok(consent_page(
                     state, headers, &client, &user, &request, query,
                 ));
             }
         }
     }
-    issue_code(state, &client, &user, &request, decision.is_some()).await
+    let code = authorize::issue_code(state, &client, &user, &request).await?;
+    Ok(send_code(state, &request, &code, decision.is_some()))
 }
 
 fn consent_page(
@@ -198,42 +178,23 @@ fn consent_page(
     )
 }
 
-/// Creates the grant and its single-use code, and sends the browser back with it.
-async fn issue_code(
+/// Sends the browser back to the client with the code (RFC 6749 §4.1.2, RFC 9207 `iss`).
+fn send_code(
     state: &AppState,
-    client: &Client,
-    user: &User,
     request: &AuthorizationRequest,
+    code: &Secret,
     after_post: bool,
-) -> Result<Response, PageError> {
-    let code = Secret::new(random_base62(SECRET_CHARS));
-    let grant_id = random_id("grt_");
-    let now = unix_now();
-    let scope = request.scope.to_string();
-    let new_code = NewCode {
-        grant_id: &grant_id,
-        client_id: &client.id,
-        user_id: &user.id,
-        scope: &scope,
-        redirect_uri: &request.redirect_uri,
-        redirect_uri_in_request: request.redirect_uri_in_request,
-        code_challenge: &request.code_challenge,
-        code_hash: &code.hash(),
-        now,
-        code_expires_at: now + CODE_TTL_SECS,
-        grant_expires_at: now + state.config.refresh_token_absolute_secs,
-    };
-    state.store.insert_code(&new_code).await?;
+) -> Response {
     let mut params = vec![("code", code.expose())];
     if let Some(s) = &request.state {
         params.push(("state", s));
     }
     // RFC 9207: the issuer, so the client can tell which server answered.
     params.push(("iss", &state.config.issuer));
-    Ok(redirect(
+    redirect(
         &authorize::redirect_with(&request.redirect_uri, &params),
         after_post,
-    ))
+    )
 }
 
 fn error_redirect(state: &AppState, error: &ErrorRedirect, after_post: bool) -> Response {

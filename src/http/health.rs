@@ -19,20 +19,12 @@ pub async fn healthz() -> (StatusCode, Json<Value>) {
 
 /// 200 when the database answers within a second and a key can sign; else 503 and why.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if state.keys.active_key().is_err() {
-        return unavailable("no signing key");
-    }
     let within = Duration::from_millis(READINESS_DATABASE_TIMEOUT_MS);
-    if let Err(e) = state.store.ping(within).await {
-        tracing::warn!(error = %e, "readiness: the database does not answer");
-        return unavailable("database unreachable");
+    match state.readiness(within).await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": reason.as_str() })),
+        ),
     }
-    (StatusCode::OK, Json(json!({ "status": "ready" })))
-}
-
-fn unavailable(reason: &str) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "reason": reason })),
-    )
 }

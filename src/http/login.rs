@@ -1,6 +1,6 @@
 //! `GET/POST /login` and `POST /logout`: signing in and out on Portcullis's own pages.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -11,11 +11,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::page_error::PageError;
 use super::pages::{self, LoginPage, MessagePage};
-use crate::clock::unix_now;
-use crate::config::{
-    LOGIN_WINDOW_SECS, MAX_LOGIN_FAILURES_PER_ADDRESS, MAX_LOGIN_FAILURES_PER_USERNAME,
-};
-use crate::passwords;
+use crate::sign_in::{SignInError, sign_in};
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 const BUSY: &str = "Too many people are signing in right now. Please try again in a moment.";
@@ -127,58 +123,16 @@ pub async fn submit(
         ));
     }
 
-    // No username has one (see users.rs); refused before the database sees it.
-    if username.chars().any(char::is_control) {
-        tracing::info!(address = %peer.ip(), "failed sign-in: a control character in the username");
-        return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
-    }
-
-    let now = unix_now();
-    let user_key = format!("user:{}", username.to_lowercase());
-    let address_key = format!("ip:{}", throttled_network(peer.ip()));
-    let store = &state.store;
-    // Reserved before the password is checked, each attempt in one statement, so that however
-    // many arrive at once no more than the limit are checked; while locked, even the right
-    // password is refused.
-    let address_attempts = store
-        .reserve_login_attempt(&address_key, now, LOGIN_WINDOW_SECS)
-        .await?;
-    if address_attempts > MAX_LOGIN_FAILURES_PER_ADDRESS {
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
-    }
-    let username_attempts = store
-        .reserve_login_attempt(&user_key, now, LOGIN_WINDOW_SECS)
-        .await?;
-    if username_attempts > MAX_LOGIN_FAILURES_PER_USERNAME {
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
-    }
-
-    let found = store.find_user_for_login(username).await?;
-    let (user, hash) = match found {
-        Some((user, hash)) if !user.is_disabled() => (Some(user), Some(hash)),
-        _ => (None, None),
-    };
-    let Ok(valid) = passwords::verify_password(password, hash).await else {
-        // Too many sign-ins being checked at once: this one was not checked at all.
-        for key in [&user_key, &address_key] {
-            store.release_login_attempt(key).await?;
+    let user = match sign_in(&state, username, password, peer.ip()).await {
+        Ok(user) => user,
+        Err(SignInError::BadCredentials) => {
+            return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
         }
-        return Ok(again(StatusCode::SERVICE_UNAVAILABLE, BUSY));
+        Err(SignInError::Throttled) => return Ok(again(StatusCode::TOO_MANY_REQUESTS, THROTTLED)),
+        Err(SignInError::Busy) => return Ok(again(StatusCode::SERVICE_UNAVAILABLE, BUSY)),
+        Err(SignInError::Store(e)) => return Err(e.into()),
     };
-    let Some(user) = user.filter(|_| valid) else {
-        // Debug-formatted: what someone typed is escaped, so CR, LF or ESC in it cannot forge
-        // log lines or drive a terminal.
-        tracing::info!(username = ?username, address = %peer.ip(), "failed sign-in");
-        return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
-    };
-    // Only this attempt is given back: failures by others in this window still count, or a
-    // guesser would get five more every time the owner signs in.
-    for key in [&user_key, &address_key] {
-        store.release_login_attempt(key).await?;
-    }
     let session = pages::start_session(&state, &user).await?;
-    tracing::info!(user_id = %user.id, "signed in");
-
     let response = if continue_to.is_empty() {
         signed_in_page(&session.csrf, &user.username)
     } else {
@@ -225,22 +179,6 @@ fn signed_in_page(csrf: &str, username: &str) -> Response {
     pages::html(StatusCode::OK, &page, None)
 }
 
-/// The network a sign-in is throttled by: the address itself for IPv4, its /64 for IPv6, which
-/// one subscriber usually holds whole (a guesser would otherwise have 2^64 addresses).
-fn throttled_network(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(Ipv6Addr::from(segments))
-            }
-        },
-        v4 => v4,
-    }
-}
-
 /// 303 See Other: after a form POST, the browser follows with a GET.
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
@@ -250,22 +188,5 @@ pub fn see_other(location: &str) -> Response {
             "Bad request",
             "The return address is not valid.",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::throttled_network;
-
-    #[test]
-    fn ipv6_sign_ins_are_throttled_by_their_64() {
-        let a = throttled_network("2001:db8:1:2:aaaa::1".parse().unwrap());
-        let b = throttled_network("2001:db8:1:2:bbbb::9".parse().unwrap());
-        assert_eq!(a, b);
-        assert_eq!(a.to_string(), "2001:db8:1:2::");
-        assert_ne!(a, throttled_network("2001:db8:1:3::1".parse().unwrap()));
-        let v4 = throttled_network("192.0.2.7".parse().unwrap());
-        assert_eq!(v4.to_string(), "192.0.2.7");
-        assert_eq!(throttled_network("::ffff:192.0.2.7".parse().unwrap()), v4);
     }
 }

@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::clock::unix_now;
 use crate::config::Config;
-use crate::secrets::{SECRET_CHARS, Secret, hash_secret, random_base62};
+use crate::secrets::{SECRET_CHARS, hash_secret, random_base62};
+use crate::sessions::{self, is_token_shaped};
 use crate::store::StoreError;
 use crate::users::User;
 
@@ -204,10 +204,6 @@ pub fn set_cookie(config: &Config, name: &str, value: &str, max_age_secs: i64) -
     HeaderValue::from_str(&text).expect("cookie values are base62")
 }
 
-fn is_token_shaped(value: &str) -> bool {
-    value.len() == SECRET_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
 /// The browser's CSRF token for its forms, derived from its session when it is signed in,
 /// else from its pre-sign-in cookie (planted here when missing, with the `Set-Cookie`): so the
 /// token changes at sign-in, and one session's token is no good in another.
@@ -276,14 +272,10 @@ pub async fn current_user(
     headers: &HeaderMap,
 ) -> Result<Option<User>, StoreError> {
     let name = cookie_name(&state.config, SESSION_COOKIE);
-    let Some(token) = cookie(headers, name).filter(|v| is_token_shaped(v)) else {
-        return Ok(None);
-    };
-    let idle_secs = state.config.session_idle_secs;
-    state
-        .store
-        .find_session_user(&hash_secret(token), unix_now(), idle_secs)
-        .await
+    match cookie(headers, name) {
+        Some(token) => sessions::session_user(state, token).await,
+        None => Ok(None),
+    }
 }
 
 /// A session just started: the cookie that carries it, and the CSRF token of its forms.
@@ -294,18 +286,12 @@ pub struct NewSession {
 
 /// Starts a session for `user`.
 pub async fn start_session(state: &AppState, user: &User) -> Result<NewSession, StoreError> {
-    let token = Secret::new(random_base62(SECRET_CHARS));
-    let now = unix_now();
-    let lifetime = state.config.session_absolute_secs;
-    state
-        .store
-        .insert_session(&token.hash(), &user.id, now, now + lifetime)
-        .await?;
+    let token = sessions::start_session(state, user).await?;
     let cookie = set_cookie(
         &state.config,
         cookie_name(&state.config, SESSION_COOKIE),
         token.expose(),
-        lifetime,
+        state.config.session_absolute_secs,
     );
     Ok(NewSession {
         cookie,
@@ -317,7 +303,7 @@ pub async fn start_session(state: &AppState, user: &User) -> Result<NewSession, 
 pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
     let name = cookie_name(&state.config, SESSION_COOKIE);
     if let Some(token) = cookie(headers, name) {
-        state.store.delete_session(&hash_secret(token)).await?;
+        sessions::end_session(state, token).await?;
     }
     Ok(set_cookie(&state.config, name, "", 0))
 }

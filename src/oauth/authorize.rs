@@ -7,7 +7,14 @@ use super::form::OAuthForm;
 use super::grant_type::GrantType;
 use super::pkce;
 use super::scope::Scope;
+use crate::app::AppContext;
 use crate::clients::{Client, check_redirect_uri};
+use crate::clock::unix_now;
+use crate::config::CODE_TTL_SECS;
+use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
+use crate::store::StoreError;
+use crate::store::grants::NewCode;
+use crate::users::User;
 
 /// A request that passed every check.
 #[derive(Debug, Clone)]
@@ -193,6 +200,80 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
         && parsed.username().is_empty()
         && parsed.password().is_none()
         && parsed.fragment().is_none()
+}
+
+/// The registered client an authorization request names, if there is one.
+pub async fn requested_client(
+    ctx: &AppContext,
+    form: &OAuthForm,
+) -> Result<Option<Client>, StoreError> {
+    match requested_client_id(form) {
+        Some(id) => ctx.store.find_client(id).await,
+        None => Ok(None),
+    }
+}
+
+/// Whether `user` must be asked to consent: unless the client is first-party, or they
+/// consented to this client before, to all of this scope. An empty scope is no reason to skip
+/// it: it still gives the client who the person is, and a refresh token.
+pub async fn needs_consent(
+    ctx: &AppContext,
+    user: &User,
+    client: &Client,
+    scope: &Scope,
+) -> Result<bool, StoreError> {
+    if client.skip_consent {
+        return Ok(false);
+    }
+    let consented = ctx.store.find_consent(&user.id, &client.id).await?;
+    Ok(!consented.is_some_and(|consented| scope.is_subset_of(&consented)))
+}
+
+/// Records that `user` allowed `client` this scope, on top of what they allowed it before.
+pub async fn record_consent(
+    ctx: &AppContext,
+    user: &User,
+    client: &Client,
+    scope: &Scope,
+) -> Result<(), StoreError> {
+    let mut allowed = ctx
+        .store
+        .find_consent(&user.id, &client.id)
+        .await?
+        .unwrap_or_default();
+    allowed.extend(scope);
+    ctx.store
+        .save_consent(&user.id, &client.id, &allowed, unix_now())
+        .await
+}
+
+/// Creates the grant and its single-use code (RFC 6749 §4.1.2), bound to the client, redirect
+/// URI, PKCE challenge, user and scope; returns the code, shown only to the client.
+pub async fn issue_code(
+    ctx: &AppContext,
+    client: &Client,
+    user: &User,
+    request: &AuthorizationRequest,
+) -> Result<Secret, StoreError> {
+    let code = Secret::new(random_base62(SECRET_CHARS));
+    let grant_id = random_id("grt_");
+    let now = unix_now();
+    let scope = request.scope.to_string();
+    let new_code = NewCode {
+        grant_id: &grant_id,
+        client_id: &client.id,
+        user_id: &user.id,
+        scope: &scope,
+        redirect_uri: &request.redirect_uri,
+        redirect_uri_in_request: request.redirect_uri_in_request,
+        code_challenge: &request.code_challenge,
+        code_hash: &code.hash(),
+        now,
+        code_expires_at: now + CODE_TTL_SECS,
+        grant_expires_at: now + ctx.config.refresh_token_absolute_secs,
+    };
+    ctx.store.insert_code(&new_code).await?;
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod grant_type;

@@ -18,6 +18,21 @@ pub struct Proxy {
     sent_to_database: Arc<AtomicU64>,
 }
 
+/// A listener on a port below Linux's ephemeral range (32768 and up), so that while the proxy
+/// is cut no outgoing connection of another test can be given its port and keep it from being
+/// restored.
+async fn bind_below_ephemeral_ports() -> TcpListener {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = u64::from(std::process::id()) * 7_919;
+    loop {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = u16::try_from(20_000 + offset).expect("below 32,000");
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await {
+            return listener;
+        }
+    }
+}
+
 impl Proxy {
     /// A proxy in front of `db`'s PostgreSQL server, and the same database reached through it.
     pub async fn in_front_of(db: &TestDb) -> (Self, TestDb) {
@@ -38,7 +53,7 @@ impl Proxy {
     }
 
     async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bind_below_ephemeral_ports().await;
         let address = listener.local_addr().unwrap();
         let mut proxy = Self {
             address,
@@ -98,8 +113,19 @@ impl Proxy {
         self.tasks.shutdown().await;
     }
 
+    /// Listens again on the same address; another socket may hold it for a moment.
     pub async fn restore(&mut self) {
-        let listener = TcpListener::bind(self.address).await.unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(self.address).await {
+                Ok(listener) => break listener,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("proxy: {} is taken ({e}); retrying", self.address);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("proxy: cannot listen on {} again: {e}", self.address),
+            }
+        };
         self.serve(listener);
     }
 }
