@@ -1,5 +1,5 @@
-//! Server settings. Flags and `PORTCULLIS_*` environment variables are read in `cli.rs`;
-//! this is what the server runs with once they are resolved.
+//! Server settings: the `serve` command line's sections, each flag also read from
+//! `PORTCULLIS_*` in the environment, with the defaults and limits they are checked against.
 
 /// Default lifetime of an access token.
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 3600;
@@ -74,66 +74,172 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 /// How long `/readyz` waits for the database to answer before it calls it unreachable.
 pub const READINESS_DATABASE_TIMEOUT_MS: u64 = 1_000;
 
+/// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
+/// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// RFC 8414 issuer identifier: the base URL of every endpoint, no trailing slash.
     pub issuer: String,
-    /// Lifetime of access tokens, in seconds.
+    pub keys: SigningKeySettings,
+    pub tokens: TokenSettings,
+    pub sign_in: SignInSettings,
+    pub api_keys: ApiKeySettings,
+    pub http: HttpLimits,
+    pub maintenance: MaintenanceSettings,
+}
+
+/// Where the signing keys are and how long they are published.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Signing keys")]
+pub struct SigningKeySettings {
+    /// Directory of the signing keys (PKCS#8 PEM, mode 0600), created by `serve` when missing.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_KEYS_DIR",
+        default_value = "keys"
+    )]
+    pub keys_dir: std::path::PathBuf,
+    /// Lifetime of access tokens, in seconds: a retired key stays published this long.
+    #[arg(long, global = true, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS", default_value_t = DEFAULT_ACCESS_TOKEN_TTL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..=86_400))]
     pub access_token_ttl_secs: i64,
-    /// `aud` of tokens issued without an RFC 8707 `resource`.
-    pub default_audience: String,
-    /// `Cache-Control: max-age` of the JWKS, in seconds; also the publication delay of rotations.
+    /// Cache-Control max-age of the JWKS, in seconds; a rotated key waits this long before signing.
+    #[arg(long, global = true, env = "PORTCULLIS_JWKS_MAX_AGE_SECS", default_value_t = DEFAULT_JWKS_MAX_AGE_SECS,
+          value_parser = clap::value_parser!(i64).range(0..=86_400))]
     pub jwks_max_age_secs: i64,
-    /// First part of every API key (`pc` in `pc_live_…`).
-    pub api_key_prefix: String,
-    /// Browser sessions end after this much inactivity, in seconds.
-    pub session_idle_secs: i64,
-    /// Browser sessions end this long after sign-in, in seconds, active or not.
-    pub session_absolute_secs: i64,
+}
+
+/// What tokens say and how long they live.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Tokens")]
+pub struct TokenSettings {
+    /// `aud` of tokens requested without a `resource`. Default: the issuer.
+    #[arg(long, env = "PORTCULLIS_DEFAULT_AUDIENCE")]
+    pub default_audience: Option<String>,
     /// A refresh token unused for this long expires, in seconds.
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_IDLE_SECS", default_value_t = DEFAULT_REFRESH_TOKEN_IDLE_SECS,
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub refresh_token_idle_secs: i64,
     /// A refresh-token family ends this long after the authorization, in seconds.
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_SECS", default_value_t = DEFAULT_REFRESH_TOKEN_ABSOLUTE_SECS,
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub refresh_token_absolute_secs: i64,
-    /// Within this many seconds of a rotation, the rotated refresh token gets the same
-    /// successor again instead of counting as reuse; 0 for strict reuse detection.
+    /// How long after a refresh the same refresh token may be presented again and get the same
+    /// successor (a lost response, two tabs), in seconds; 0 treats any second use as reuse.
+    #[arg(long, env = "PORTCULLIS_REFRESH_RETRY_WINDOW_SECS", default_value_t = DEFAULT_REFRESH_RETRY_WINDOW_SECS,
+          value_parser = clap::value_parser!(i64).range(0..=MAX_REFRESH_RETRY_WINDOW_SECS))]
     pub refresh_retry_window_secs: i64,
-    /// Most keys a person may hold from the account page (revoked and expired ones count
-    /// until they are pruned).
-    pub personal_key_limit: usize,
-    /// Longest lifetime of a key a person makes on the account page, in days; 0 for none.
-    pub personal_key_max_lifetime_days: i64,
-    /// Scopes a user may give their own personal keys on the account page.
-    pub personal_key_scopes: crate::oauth::scope::Scope,
-    /// Lifetime of scoped tenant tokens, in seconds.
+    /// Lifetime of scoped tenant tokens (a service key's tokens for one tenant), in seconds.
+    #[arg(long, env = "PORTCULLIS_TENANT_TOKEN_TTL_SECS", default_value_t = DEFAULT_TENANT_TOKEN_TTL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..=3600))]
     pub tenant_token_ttl_secs: i64,
-    /// Words shown on the consent page for each scope; others are shown by name.
-    pub scope_descriptions: std::collections::BTreeMap<String, String>,
-    /// Time between two prunings of expired rows, in seconds.
-    pub prune_interval_secs: u64,
-    /// How long clients may take, how many connections they may hold, and how long shutdown waits.
-    pub http_limits: HttpLimits,
+}
+
+/// Sessions on Portcullis's own pages, and the consent page's words.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Sign-in and consent")]
+pub struct SignInSettings {
+    /// Browser sessions end after this much inactivity, in seconds.
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_SECS", default_value_t = DEFAULT_SESSION_IDLE_SECS,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub session_idle_secs: i64,
+    /// Browser sessions end this long after sign-in, in seconds, active or not.
+    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_SECS", default_value_t = DEFAULT_SESSION_ABSOLUTE_SECS,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub session_absolute_secs: i64,
+    /// Words for a scope on the consent page, as SCOPE=WORDS (repeatable; the environment
+    /// variable takes several separated by `;`). Other scopes are shown by name.
+    #[arg(long = "scope-description", env = "PORTCULLIS_SCOPE_DESCRIPTIONS",
+          value_delimiter = ';', value_parser = parse_scope_description)]
+    pub scope_descriptions: Vec<(String, String)>,
+}
+
+/// API keys, and the keys people make for themselves on `/account/api-keys`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "API keys")]
+pub struct ApiKeySettings {
+    /// First part of API keys, as in pc_live_….
+    #[arg(long, env = "PORTCULLIS_API_KEY_PREFIX", default_value = crate::api_keys::DEFAULT_PREFIX,
+          value_parser = parse_api_key_prefix)]
+    pub api_key_prefix: String,
+    /// Most keys a person may hold from /account/api-keys (revoked and expired ones count
+    /// until they are pruned).
+    #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_LIMIT", default_value_t = DEFAULT_PERSONAL_KEY_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub personal_key_limit: u64,
+    /// Longest lifetime of a key people make on /account/api-keys, in days (at most ten years);
+    /// 0 for no limit.
+    #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_MAX_LIFETIME_DAYS", default_value_t = DEFAULT_PERSONAL_KEY_MAX_LIFETIME_DAYS,
+          value_parser = clap::value_parser!(i64).range(0..=3650))]
+    pub personal_key_max_lifetime_days: i64,
+    /// Scopes users may give their own personal keys on /account/api-keys, space-delimited.
+    #[arg(long, env = "PORTCULLIS_PERSONAL_KEY_SCOPES", default_value = "",
+          value_parser = parse_scope)]
+    pub personal_key_scopes: crate::oauth::scope::Scope,
 }
 
 /// What keeps slow or stuck clients from holding the server (see docs/decisions.md).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connections")]
 pub struct HttpLimits {
-    /// Seconds to send a request's headers: from the connection's opening for the first
-    /// request, from the first byte of each later one.
+    /// Seconds a client has to send a request's headers (from connecting, or from the first
+    /// byte of a later request on a kept-alive connection).
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
-    /// Seconds to send the whole body once the headers are in.
+    /// Seconds a client has to send a whole request body once its headers are in; then 408.
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_read_timeout_secs: u64,
-    /// Seconds a kept-alive connection may wait for its next request.
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout_secs: u64,
-    /// Open client connections at most; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// Seconds a stopping server waits for requests in flight before closing their connections.
+    /// Open client connections at most; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// On SIGTERM or SIGINT, seconds to let requests in flight finish before closing their connections.
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace_secs: u64,
+}
+
+/// Housekeeping each server does.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Database")]
+pub struct MaintenanceSettings {
+    /// Time between two prunings of expired rows (codes, grants, sessions, …), in seconds.
+    #[arg(long, env = "PORTCULLIS_PRUNE_INTERVAL_SECS", default_value_t = DEFAULT_PRUNE_INTERVAL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune_interval_secs: u64,
+}
+
+fn parse_scope_description(pair: &str) -> Result<(String, String), String> {
+    let (scope, words) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("{pair:?} must be SCOPE=WORDS"))?;
+    Ok((scope.trim().to_owned(), words.trim().to_owned()))
+}
+
+fn parse_scope(text: &str) -> Result<crate::oauth::scope::Scope, String> {
+    crate::oauth::scope::Scope::parse(text).map_err(|e| e.0)
+}
+
+/// 1 to 16 ASCII letters or digits.
+pub fn parse_api_key_prefix(text: &str) -> Result<String, String> {
+    if crate::api_keys::is_valid_prefix(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("the API key prefix must be 1 to 16 ASCII letters or digits".into())
+    }
 }
 
 impl Config {
     /// The expiries the account page offers, in days (None: never), longest allowed last.
     pub fn personal_key_expiry_choices(&self) -> Vec<Option<i64>> {
-        let max = self.personal_key_max_lifetime_days;
+        let max = self.api_keys.personal_key_max_lifetime_days;
         if max == 0 {
             return vec![Some(30), Some(90), Some(365), None];
         }
@@ -158,11 +264,27 @@ impl Config {
         self.issuer.starts_with("https://")
     }
 
+    /// `aud` of tokens issued without an RFC 8707 `resource`: the issuer unless configured.
+    pub fn default_audience(&self) -> &str {
+        self.tokens
+            .default_audience
+            .as_deref()
+            .unwrap_or(&self.issuer)
+    }
+
+    /// Most keys a person may hold from the account page.
+    pub fn personal_key_limit(&self) -> usize {
+        usize::try_from(self.api_keys.personal_key_limit).unwrap_or(usize::MAX)
+    }
+
     /// A scope in words, for the consent page.
     pub fn describe_scope(&self, scope: &str) -> String {
-        self.scope_descriptions
-            .get(scope)
-            .cloned()
+        self.sign_in
+            .scope_descriptions
+            .iter()
+            .rev()
+            .find(|(name, _)| name == scope)
+            .map(|(_, words)| words.clone())
             .unwrap_or_else(|| match scope {
                 "openid" => "Know who you are".into(),
                 "profile" => "See your basic profile".into(),

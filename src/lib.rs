@@ -63,9 +63,9 @@ pub async fn serve(
         .map_err(std::io::Error::other)?;
     let pruner = tokio::spawn(prune_periodically(
         store.clone(),
-        config.prune_interval_secs,
+        config.maintenance.prune_interval_secs,
     ));
-    let limits = config.http_limits.clone();
+    let limits = config.http.clone();
     let state = Arc::new(app::AppContext {
         config,
         store: store.clone(),

@@ -12,7 +12,7 @@ pub async fn session_user(ctx: &AppContext, token: &str) -> Result<Option<User>,
     if !is_token_shaped(token) {
         return Ok(None);
     }
-    let idle_secs = ctx.config.session_idle_secs;
+    let idle_secs = ctx.config.sign_in.session_idle_secs;
     ctx.store
         .find_session_user(&hash_secret(token), unix_now(), idle_secs)
         .await
@@ -22,7 +22,7 @@ pub async fn session_user(ctx: &AppContext, token: &str) -> Result<Option<User>,
 pub async fn start_session(ctx: &AppContext, user: &User) -> Result<Secret, StoreError> {
     let token = Secret::new(random_base62(SECRET_CHARS));
     let now = unix_now();
-    let lifetime = ctx.config.session_absolute_secs;
+    let lifetime = ctx.config.sign_in.session_absolute_secs;
     ctx.store
         .insert_session(&token.hash(), &user.id, now, now + lifetime)
         .await?;

@@ -7,7 +7,7 @@ use super::{DatabaseArgs, output, with_store};
 use crate::admin::Actor;
 use crate::admin::api_keys::{self, Expiry, KeyRequest};
 use crate::admin::users::find_user_by_username;
-use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner, is_valid_prefix};
+use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 
 #[derive(Args)]
 pub struct ApiKeysArgs {
@@ -52,7 +52,7 @@ enum ApiKeysCommand {
         test: bool,
         /// First part of the key, as in pc_live_…; the server's --api-key-prefix.
         #[arg(long, env = "PORTCULLIS_API_KEY_PREFIX", default_value = crate::api_keys::DEFAULT_PREFIX,
-              value_parser = parse_prefix)]
+              value_parser = crate::config::parse_api_key_prefix)]
         api_key_prefix: String,
         /// Print JSON: {"id": "...", "key": "...", …}.
         #[arg(long)]
@@ -71,15 +71,6 @@ enum ApiKeysCommand {
     },
     /// Revoke a key by id; it is refused from the next request on.
     Revoke { id: String },
-}
-
-/// 1 to 16 ASCII letters or digits.
-pub fn parse_prefix(text: &str) -> Result<String, String> {
-    if is_valid_prefix(text) {
-        Ok(text.to_owned())
-    } else {
-        Err("the API key prefix must be 1 to 16 ASCII letters or digits".into())
-    }
 }
 
 pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {

@@ -12,12 +12,12 @@ mod serve;
 mod signing_keys;
 mod users;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::config::SigningKeySettings;
 use crate::keys::KeyStore;
 use crate::store::{Store, redact_url};
 
@@ -122,37 +122,14 @@ impl DatabaseArgs {
     }
 }
 
-/// Where the signing keys are.
-#[derive(Args, Clone)]
-pub struct KeysArgs {
-    /// Directory of the signing keys (PKCS#8 PEM, mode 0600), created by `serve` when missing.
-    #[arg(
-        long,
-        global = true,
-        env = "PORTCULLIS_KEYS_DIR",
-        default_value = "keys",
-        help_heading = "Signing keys"
-    )]
-    pub keys_dir: PathBuf,
-    /// Lifetime of access tokens, in seconds: a retired key stays published this long.
-    #[arg(long, global = true, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS", default_value_t = crate::config::DEFAULT_ACCESS_TOKEN_TTL_SECS,
-          value_parser = clap::value_parser!(i64).range(1..=86_400), help_heading = "Signing keys")]
-    pub access_token_ttl_secs: i64,
-    /// Cache-Control max-age of the JWKS, in seconds; a rotated key waits this long before signing.
-    #[arg(long, global = true, env = "PORTCULLIS_JWKS_MAX_AGE_SECS", default_value_t = crate::config::DEFAULT_JWKS_MAX_AGE_SECS,
-          value_parser = clap::value_parser!(i64).range(0..=86_400), help_heading = "Signing keys")]
-    pub jwks_max_age_secs: i64,
-}
-
-impl KeysArgs {
-    fn open(&self) -> anyhow::Result<KeyStore> {
-        KeyStore::open(&self.keys_dir, self.access_token_ttl_secs).with_context(|| {
-            format!(
-                "cannot open the signing keys in {}",
-                self.keys_dir.display()
-            )
-        })
-    }
+/// Opens the signing keys the settings name.
+fn open_keys(keys: &SigningKeySettings) -> anyhow::Result<KeyStore> {
+    KeyStore::open(&keys.keys_dir, keys.access_token_ttl_secs).with_context(|| {
+        format!(
+            "cannot open the signing keys in {}",
+            keys.keys_dir.display()
+        )
+    })
 }
 
 /// Runs a parsed command line; errors are printed with their causes.

@@ -4,13 +4,14 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{KeysArgs, output};
+use super::{open_keys, output};
 use crate::clock::unix_now;
+use crate::config::SigningKeySettings;
 
 #[derive(Args)]
 pub struct SigningKeysArgs {
     #[command(flatten)]
-    keys: KeysArgs,
+    keys: SigningKeySettings,
     #[command(subcommand)]
     command: SigningKeysCommand,
 }
@@ -41,7 +42,7 @@ pub fn run(args: SigningKeysArgs) -> anyhow::Result<()> {
                 .display()
         );
     }
-    let keys = args.keys.open()?;
+    let keys = open_keys(&args.keys)?;
     match args.command {
         SigningKeysCommand::List { json } => {
             let statuses = keys.statuses();

@@ -64,7 +64,7 @@ pub async fn create(
         .await
     };
     let requested = Scope::parse(&scopes.join(" ")).unwrap_or_default();
-    if !requested.is_subset_of(&state.config.personal_key_scopes) {
+    if !requested.is_subset_of(&state.config.api_keys.personal_key_scopes) {
         return refuse("Choose permissions from the list.".into()).await;
     }
     let chosen = match expires_in_days.as_str() {
@@ -83,10 +83,10 @@ pub async fn create(
     };
     let created = create_personal_key(
         &state.store,
-        &state.config.api_key_prefix,
+        &state.config.api_keys.api_key_prefix,
         &user.id,
         key,
-        state.config.personal_key_limit,
+        state.config.personal_key_limit(),
     )
     .await;
     match created {
@@ -193,6 +193,7 @@ async fn render(
         .collect();
     let scopes = state
         .config
+        .api_keys
         .personal_key_scopes
         .tokens()
         .map(|s| (s.to_owned(), state.config.describe_scope(s)))

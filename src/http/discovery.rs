@@ -26,7 +26,7 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, OAuthEr
 /// `GET /.well-known/jwks.json`: the public part of every published signing key.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = Json(state.keys.jwks()).into_response();
-    let cache = format!("public, max-age={}", state.config.jwks_max_age_secs);
+    let cache = format!("public, max-age={}", state.config.keys.jwks_max_age_secs);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_str(&cache).expect("a number makes a valid header value"),

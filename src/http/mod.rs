@@ -37,7 +37,7 @@ use crate::app::AppContext;
 pub type AppState = Arc<AppContext>;
 
 pub fn router(state: AppState) -> Router {
-    let body_read_timeout = Duration::from_secs(state.config.http_limits.body_read_timeout_secs);
+    let body_read_timeout = Duration::from_secs(state.config.http.body_read_timeout_secs);
     // Endpoints a browser app (an SPA with PKCE) calls from its own origin. None of them uses
     // cookies, so any origin may call them (no credentials are allowed cross-origin).
     let cors = CorsLayer::new()

@@ -213,7 +213,7 @@ pub fn csrf_token(config: &Config, headers: &HeaderMap) -> (String, Option<Heade
     }
     let token = random_base62(SECRET_CHARS);
     let name = cookie_name(config, CSRF_COOKIE);
-    let cookie = set_cookie(config, name, &token, config.session_absolute_secs);
+    let cookie = set_cookie(config, name, &token, config.sign_in.session_absolute_secs);
     (derive_csrf(&token), Some(cookie))
 }
 
@@ -225,7 +225,7 @@ pub fn fresh_csrf_cookie(config: &Config) -> HeaderValue {
         config,
         cookie_name(config, CSRF_COOKIE),
         &token,
-        config.session_absolute_secs,
+        config.sign_in.session_absolute_secs,
     )
 }
 
@@ -291,7 +291,7 @@ pub async fn start_session(state: &AppState, user: &User) -> Result<NewSession, 
         &state.config,
         cookie_name(&state.config, SESSION_COOKIE),
         token.expose(),
-        state.config.session_absolute_secs,
+        state.config.sign_in.session_absolute_secs,
     );
     Ok(NewSession {
         cookie,

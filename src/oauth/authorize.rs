@@ -270,7 +270,7 @@ pub async fn issue_code(
         code_hash: &code.hash(),
         now,
         code_expires_at: now + CODE_TTL_SECS,
-        grant_expires_at: now + ctx.config.refresh_token_absolute_secs,
+        grant_expires_at: now + ctx.config.tokens.refresh_token_absolute_secs,
     };
     ctx.store.insert_code(&new_code).await?;
     Ok(code)

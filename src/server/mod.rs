@@ -36,7 +36,7 @@ pub async fn serve(
     // At the cap the server stops accepting: further clients wait in the kernel's listen
     // backlog, costing no descriptor here, and are served as soon as a connection closes,
     // which the timeouts guarantee happens.
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     let (stopping, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);

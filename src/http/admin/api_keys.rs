@@ -97,7 +97,7 @@ pub async fn create(
     };
     let (key, secret) = api_keys::create_api_key(
         &state.store,
-        &state.config.api_key_prefix,
+        &state.config.api_keys.api_key_prefix,
         request,
         &Actor::AdminKey(admin.id),
     )

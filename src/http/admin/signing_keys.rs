@@ -35,7 +35,7 @@ pub async fn rotate(
             .map_err(|e| AdminError::malformed(format!("invalid JSON body: {e}")))?
     };
     let delay = match request.activate.as_deref() {
-        None => state.config.jwks_max_age_secs,
+        None => state.config.keys.jwks_max_age_secs,
         Some("now") => 0,
         Some(other) => {
             return Err(AdminError::invalid_input(format!(

@@ -66,11 +66,11 @@ pub async fn exchange(
         }
     }
     let ttl_secs = match request.tenant {
-        Some(_) => ctx.config.tenant_token_ttl_secs,
-        None => ctx.config.access_token_ttl_secs,
+        Some(_) => ctx.config.tokens.tenant_token_ttl_secs,
+        None => ctx.config.keys.access_token_ttl_secs,
     };
     ctx.credentials.record_use(&cached, now).await;
-    let audience = Audience::One(ctx.config.default_audience.clone());
+    let audience = Audience::One(ctx.config.default_audience().to_owned());
     let mut claims = claims(ctx, key.subject(), &key.id, audience, &scope, ttl_secs, now);
     claims.env = Some(key.env.as_str());
     // A tenant token acts for the tenant, not for the key's organization.

@@ -28,7 +28,7 @@ pub fn issue(
         &client.id,
         audience,
         &scope,
-        ctx.config.access_token_ttl_secs,
+        ctx.config.keys.access_token_ttl_secs,
         unix_now(),
     );
     sign(ctx, &claims)

@@ -170,7 +170,7 @@ async fn issue_for_grant(
         grant.client_id,
         audience,
         scope,
-        ctx.config.access_token_ttl_secs,
+        ctx.config.keys.access_token_ttl_secs,
         now,
     );
     let response = sign(ctx, &claims)?;
@@ -210,7 +210,7 @@ fn audience(
     resources: &[String],
 ) -> Result<Audience, OAuthError> {
     if resources.is_empty() {
-        return Ok(Audience::One(ctx.config.default_audience.clone()));
+        return Ok(Audience::One(ctx.config.default_audience().to_owned()));
     }
     let mut audience: Vec<String> = Vec::with_capacity(resources.len());
     for resource in resources {

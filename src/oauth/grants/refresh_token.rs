@@ -132,7 +132,7 @@ async fn retry(
         grant_id: rotated.grant_id.clone(),
         message: ALREADY_USED,
     };
-    let window = ctx.config.refresh_retry_window_secs;
+    let window = ctx.config.tokens.refresh_retry_window_secs;
     let (Some(rotated_at), Some(successor)) = (rotated.rotated_at, &rotated.successor) else {
         return Err(reused());
     };
@@ -214,7 +214,7 @@ async fn store_refresh_token(
     family: Family<'_>,
     now: i64,
 ) -> Result<(), Stop> {
-    let mut idle_expires_at = now + ctx.config.refresh_token_idle_secs;
+    let mut idle_expires_at = now + ctx.config.tokens.refresh_token_idle_secs;
     if let Some(end) = family.ends_at {
         idle_expires_at = idle_expires_at.min(end);
     }
