@@ -5,8 +5,8 @@
 //! read that started after the request arrived. So a revocation committed anywhere (another
 //! replica, the CLI) is seen by the next request on every server, exactly as without the cache;
 //! what the cache saves is the look-ups. How a request learns the generation:
-//! - on SQLite, from SQLite's own change marker in shared memory, reading the file only after
-//!   a commit ([`SqliteGenerationReader`]);
+//! - on SQLite, from SQLite's own change counter (`PRAGMA data_version`), reading the row
+//!   only after a commit ([`SqliteGenerationReader`]);
 //! - on PostgreSQL, from this server's view while every change waits for it ([`ChangeWatch`]),
 //!   else by a read shared with concurrent requests ([`GenerationFence`]).
 

@@ -18,7 +18,6 @@ pub mod sessions;
 mod sqlite_generation;
 pub mod transaction;
 pub mod users;
-mod wal_index;
 
 use std::path::PathBuf;
 use std::str::FromStr;
