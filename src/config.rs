@@ -49,7 +49,7 @@ pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
 /// a backstop for changes made by hand in SQL.
 pub const CREDENTIAL_CACHE_MAX_AGE_SECS: u64 = 60;
 /// On PostgreSQL, how long a server's credential lease lasts: how long a server that dies
-/// without saying goodbye can hold up credential changes (see src/store/propagation.rs).
+/// without saying goodbye can hold up credential changes (see src/credentials/leases.rs).
 pub const CREDENTIAL_LEASE_MS: i64 = 5_000;
 /// How often a server renews its lease, reading the generation again as it does.
 pub const CREDENTIAL_LEASE_RENEW_INTERVAL_MS: u64 = 1_000;

@@ -1,7 +1,8 @@
 //! Portcullis: an OAuth 2.0 authorization server.
 //!
 //! `cli` parses the command line; `http` serves the endpoints over the domain modules
-//! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`) and the database (`store`).
+//! (`clients`, `api_keys`, `keys`), the protocol rules (`oauth`), the database (`store`) and
+//! the credential cache kept coherent with it on every server (`credentials`).
 
 pub mod api_keys;
 pub mod app;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -51,8 +53,8 @@ pub async fn serve(
         config.issuer
     );
     keys.clone().spawn_reloader();
-    let credentials = store::credential_cache::CredentialCache::start(store.clone())
-        .map_err(std::io::Error::other)?;
+    let credentials =
+        credentials::CredentialCache::start(store.clone()).map_err(std::io::Error::other)?;
     let pruner = tokio::spawn(prune_periodically(
         store.clone(),
         config.prune_interval_secs,

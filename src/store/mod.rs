@@ -7,15 +7,12 @@
 
 pub mod api_keys;
 pub mod clients;
-pub mod credential_cache;
-mod generation;
+pub mod credential_changes;
 pub mod grants;
 pub mod health;
 pub mod organizations;
-mod propagation;
 mod pruning;
 pub mod sessions;
-mod sqlite_generation;
 pub mod transaction;
 pub mod users;
 
@@ -26,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions};
 
 pub use transaction::WriteTx;
 
@@ -130,9 +127,10 @@ pub struct Store {
 /// Which database the pool talks to, for the few things done outside the pool.
 #[derive(Clone)]
 pub(crate) enum Database {
-    /// The file, which the credential cache reads directly (see `sqlite_generation`).
+    /// The file, which the credential cache reads directly (see `crate::credentials::sqlite`).
     Sqlite { path: PathBuf },
-    /// The URL, for the connection that listens for credential changes (see `propagation`).
+    /// The URL, for the connection that listens for credential changes (see
+    /// `credential_changes`).
     Postgres { url: String },
 }
 
@@ -174,8 +172,14 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A connection of its own, outside the pool, for a task that queries all the time: a
+    /// pooled connection costs a round trip each time it goes back to the pool.
+    pub(crate) async fn dedicated_connection(&self) -> Result<AnyConnection, StoreError> {
+        Ok(self.pool.acquire().await?.detach())
     }
 
     pub(crate) fn database(&self) -> &Database {

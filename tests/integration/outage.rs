@@ -41,7 +41,7 @@ async fn postgres_outage_is_temporarily_unavailable_then_recovers() {
 
     proxy.cut().await;
     // A server answers from its credential cache until its lease would run out (5 s; see
-    // src/store/propagation.rs): nothing can be revoked meanwhile without its acknowledgement.
+    // src/credentials/leases.rs): nothing can be revoked meanwhile without its acknowledgement.
     let mut response = token().await.unwrap();
     for _ in 0..100 {
         if response.status() != 200 {

@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
-use super::generation::{Generation, Observed, READ_GENERATION};
+use super::observed::Observed;
+use crate::store::StoreError;
+use crate::store::credential_changes::{Generation, READ_GENERATION};
 
 /// How long a read waits on a lock before giving up. WAL readers wait only in rare moments
 /// (recovering the log after a crash), and this one blocks the thread it runs on.
@@ -152,8 +153,7 @@ mod tests {
                 assert_eq!(reader.observe().unwrap(), before, "answered without a read");
             }
             if round % 2 == 0 {
-                let tx = store.begin_write().await.unwrap();
-                store.commit_credential_change(tx).await.unwrap();
+                store.mark_credentials_changed().await.unwrap();
             } else {
                 other
                     .execute(
