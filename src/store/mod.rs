@@ -23,9 +23,11 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use transaction::WriteTx;
+
+use crate::config::DATABASE_IDLE_CHECK_MS;
 
 /// Embedded at compile time: the binary carries its own schema.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -33,6 +35,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// How long a request waits for a pooled connection (connecting included) before it is told
 /// to come back later: a database that is down is answered with a 503 within about a second.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// See [`DATABASE_IDLE_CHECK_MS`].
+const IDLE_BEFORE_CHECK: Duration = Duration::from_millis(DATABASE_IDLE_CHECK_MS);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -152,9 +157,23 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
+        // sqlx checks every connection with a round trip as it goes back to the pool (and
+        // closes it if that fails); another at every checkout would make a one-query request
+        // three round trips. Only a connection idle long enough to have died unnoticed is
+        // checked again before use.
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_CHECK {
+                        // On failure the pool closes it and takes or opens another.
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         let write_gate = matches!(database, Database::Sqlite { .. })
