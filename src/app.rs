@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::credentials::CredentialCache;
 use crate::keys::KeyStore;
 use crate::store::Store;
-use crate::store::credential_cache::CredentialCache;
 
 pub struct AppContext {
     pub config: Config,

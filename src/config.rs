@@ -49,7 +49,7 @@ pub const CREDENTIAL_CACHE_MAX_ENTRIES: usize = 50_000;
 /// a backstop for changes made by hand in SQL.
 pub const CREDENTIAL_CACHE_MAX_AGE_SECS: u64 = 60;
 /// On PostgreSQL, how long a server's credential lease lasts: how long a server that dies
-/// without saying goodbye can hold up credential changes (see src/store/propagation.rs).
+/// without saying goodbye can hold up credential changes (see src/credentials/leases.rs).
 pub const CREDENTIAL_LEASE_MS: i64 = 5_000;
 /// How often a server renews its lease, reading the generation again as it does.
 pub const CREDENTIAL_LEASE_RENEW_INTERVAL_MS: u64 = 1_000;
@@ -73,6 +73,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 768;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 /// How long `/readyz` waits for the database to answer before it calls it unreachable.
 pub const READINESS_DATABASE_TIMEOUT_MS: u64 = 1_000;
+/// A pooled database connection idle at least this long is checked with a round trip before
+/// it is used, so that one that died meanwhile (a database restart, a network cut) is replaced
+/// rather than failing a request. Under load connections are idle for microseconds and never
+/// pay for the check.
+pub const DATABASE_IDLE_CHECK_MS: u64 = 1_000;
 
 /// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
 /// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.

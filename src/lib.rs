@@ -1,8 +1,9 @@
 //! Portcullis: an OAuth 2.0 authorization server.
 //!
 //! `cli` and `http` are the ways in: they parse, call the protocol (`oauth`) or the operator
-//! operations (`admin`), and print or answer. Those call the database (`store`), the signing
-//! keys (`keys`) and the domain types and rules (`clients`, `users`, `api_keys`, …). The README's
+//! operations (`admin`), and print or answer. Those call the database (`store`), the
+//! credential cache kept coherent with it on every server (`credentials`), the signing keys
+//! (`keys`) and the domain types and rules (`clients`, `users`, `api_keys`, …). The README's
 //! "Layout" draws the map.
 
 // Unit tests may unwrap: a panic there is a failed test (`[lints.clippy]` in Cargo.toml).
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -59,8 +61,8 @@ pub async fn serve(
         config.issuer
     );
     keys.clone().spawn_reloader();
-    let credentials = store::credential_cache::CredentialCache::start(store.clone())
-        .map_err(std::io::Error::other)?;
+    let credentials =
+        credentials::CredentialCache::start(store.clone()).map_err(std::io::Error::other)?;
     let pruner = tokio::spawn(prune_periodically(
         store.clone(),
         config.maintenance.prune_interval_secs,

@@ -1,6 +1,6 @@
 //! API key rows. Whether a key may be used is decided in the query itself (not revoked, not
 //! expired, owner not disabled). Every change that can stop a key from being usable bumps the
-//! credential generation, which is what lets servers cache usable keys (`credential_cache`).
+//! credential generation, which is what lets servers cache usable keys (`crate::credentials`).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -7,18 +7,14 @@
 
 pub mod api_keys;
 pub mod clients;
-pub mod credential_cache;
-mod generation;
+pub mod credential_changes;
 pub mod grants;
 pub mod health;
 pub mod organizations;
-mod propagation;
 mod pruning;
 pub mod sessions;
-mod sqlite_generation;
 pub mod transaction;
 pub mod users;
-mod wal_index;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -27,9 +23,11 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use transaction::WriteTx;
+
+use crate::config::DATABASE_IDLE_CHECK_MS;
 
 /// Embedded at compile time: the binary carries its own schema.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -37,6 +35,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// How long a request waits for a pooled connection (connecting included) before it is told
 /// to come back later: a database that is down is answered with a 503 within about a second.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// See [`DATABASE_IDLE_CHECK_MS`].
+const IDLE_BEFORE_CHECK: Duration = Duration::from_millis(DATABASE_IDLE_CHECK_MS);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,9 +135,10 @@ pub struct Store {
 /// Which database the pool talks to, for the few things done outside the pool.
 #[derive(Clone)]
 pub(crate) enum Database {
-    /// The file, which the credential cache reads directly (see `sqlite_generation`).
+    /// The file, which the credential cache reads directly (see `crate::credentials::sqlite`).
     Sqlite { path: PathBuf },
-    /// The URL, for the connection that listens for credential changes (see `propagation`).
+    /// The URL, for the connection that listens for credential changes (see
+    /// `credential_changes`).
     Postgres { url: String },
 }
 
@@ -168,9 +170,23 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
+        // sqlx checks every connection with a round trip as it goes back to the pool (and
+        // closes it if that fails); another at every checkout would make a one-query request
+        // three round trips. Only a connection idle long enough to have died unnoticed is
+        // checked again before use.
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_CHECK {
+                        // On failure the pool closes it and takes or opens another.
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         let write_gate = matches!(database, Database::Sqlite { .. })
@@ -188,8 +204,14 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A connection of its own, outside the pool, for a task that queries all the time: a
+    /// pooled connection costs a round trip each time it goes back to the pool.
+    pub(crate) async fn dedicated_connection(&self) -> Result<AnyConnection, StoreError> {
+        Ok(self.pool.acquire().await?.detach())
     }
 
     pub(crate) fn database(&self) -> &Database {

@@ -41,7 +41,7 @@ async fn postgres_outage_is_temporarily_unavailable_then_recovers() {
 
     proxy.cut().await;
     // A server answers from its credential cache until its lease would run out (5 s; see
-    // src/store/propagation.rs): nothing can be revoked meanwhile without its acknowledgement.
+    // src/credentials/leases.rs): nothing can be revoked meanwhile without its acknowledgement.
     let mut response = token().await.unwrap();
     for _ in 0..100 {
         if response.status() != 200 {
@@ -141,6 +141,29 @@ async fn postgres_outage_is_answered_fast_and_recovered_from_fast() {
     // The refresh token was not used up by the refused attempts.
     let refreshed = env.refresh(&spa, &refresh_token, None).await;
     assert_eq!(refreshed.status(), 200);
+}
+
+/// Pooled connections are not checked at every use, but one that died while idle (here, cut
+/// by the network) is replaced before anything uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connection_that_died_while_idle_is_replaced_before_use() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (mut proxy, proxied) = Proxy::in_front_of(&db).await;
+    let store = portcullis::store::Store::connect(&proxied.url)
+        .await
+        .unwrap();
+    let within = Duration::from_secs(2);
+    store.ping(within).await.unwrap();
+
+    proxy.cut().await;
+    proxy.restore().await;
+    let idle = Duration::from_millis(portcullis::config::DATABASE_IDLE_CHECK_MS);
+    tokio::time::sleep(idle + Duration::from_millis(100)).await;
+    store
+        .ping(within)
+        .await
+        .expect("the dead connection is not used");
+    store.close().await;
 }
 
 /// Sends a request; it must be answered within two seconds (about a second, with room for a

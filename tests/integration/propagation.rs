@@ -1,6 +1,6 @@
 //! On PostgreSQL, a server answers credential checks from its cache while it holds a lease,
 //! and a credential change is reported done only once every server with a live lease has seen
-//! it (src/store/propagation.rs).
+//! it (src/credentials/leases.rs).
 
 use std::time::{Duration, Instant};
 

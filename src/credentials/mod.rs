@@ -1,28 +1,38 @@
 //! Clients and usable API keys kept in memory, so that authenticating a client or checking a
-//! key is not a database look-up per request.
+//! key is not a database look-up per request, and kept coherent with the database on every
+//! server. This module is the cache; its submodules are how it learns of changes. All of them
+//! reach the database through `store` (`store::credential_changes` holds their SQL), which
+//! knows nothing of them.
 //!
 //! A cached entry is used only while the credential generation has not moved, as current as a
 //! read that started after the request arrived. So a revocation committed anywhere (another
 //! replica, the CLI) is seen by the next request on every server, exactly as without the cache;
 //! what the cache saves is the look-ups. How a request learns the generation:
-//! - on SQLite, from SQLite's own change marker in shared memory, reading the file only after
-//!   a commit ([`SqliteGenerationReader`]);
+//! - on SQLite, from SQLite's own change counter (`PRAGMA data_version`), reading the row
+//!   only after a commit ([`SqliteGenerationReader`]);
 //! - on PostgreSQL, from this server's view while every change waits for it ([`ChangeWatch`]),
 //!   else by a read shared with concurrent requests ([`GenerationFence`]).
+
+mod fence;
+mod leases;
+mod observed;
+mod sqlite;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
-use super::generation::{GenerationFence, Observed};
-use super::propagation::ChangeWatch;
-use super::sqlite_generation::SqliteGenerationReader;
-use super::{Database, Store, StoreError};
+use fence::GenerationFence;
+use leases::ChangeWatch;
+use observed::Observed;
+use sqlite::SqliteGenerationReader;
+
 use crate::api_keys::ApiKey;
 use crate::clients::Client;
 use crate::config::{CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES};
+use crate::store::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
+use crate::store::{Database, Store, StoreError};
 
 pub struct CredentialCache {
     store: Store,
@@ -92,9 +102,9 @@ impl CredentialCache {
             Database::Sqlite { path } => {
                 Freshness::ReadFile(Box::new(SqliteGenerationReader::open(path)?))
             }
-            Database::Postgres { url } => {
+            Database::Postgres { .. } => {
                 let fence = GenerationFence::new(store.clone());
-                let watch = ChangeWatch::start(store.clone(), Arc::clone(&fence), url.clone());
+                let watch = ChangeWatch::start(store.clone(), Arc::clone(&fence));
                 Freshness::Watched { watch, fence }
             }
         };

@@ -1,23 +1,19 @@
-//! The credential generation: one value that every change to a client, an API key, or a key's
-//! owner replaces in the same transaction as the change (migration 0004). Only "has it changed?"
-//! matters, so each change writes a fresh random value: a database restored from a backup can
-//! never bring back a value that servers still have cached entries under.
-//!
-//! [`GenerationFence`] answers "what is the generation now?" with a read that started after the
+//! "What is the credential generation now?", answered with a read that started after the
 //! question was asked, so an answer can never predate a change the asker already saw committed
 //! (a revocation on another replica, or by the CLI). Questions asked while a read is running
-//! share the next read, so under load one small query serves many requests.
+//! share the next read, so under load one small query serves many requests. On PostgreSQL, a
+//! server's reads for its lease go through it, and so do requests while it holds no lease
+//! (see `leases`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyQueryResult};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::AnyConnection;
 use tokio::sync::watch;
 
-use super::transaction::WriteTx;
-use super::{Database, Store, StoreError, propagation};
+use super::observed::Observed;
+use crate::store::credential_changes::{Generation, credential_generation_on};
+use crate::store::{Store, StoreError};
 
 /// How long a shared read may take (connecting included) before it counts as failed: in an
 /// outage, requests are told so within about this long.
@@ -25,91 +21,6 @@ const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a request waits for shared reads before it reads for itself: the read under way
 /// and the next one.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub(super) const READ_GENERATION: &str =
-    "SELECT generation, change_count FROM credential_generation WHERE id = 1";
-
-/// The generation and change count as one read saw them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Generation {
-    pub generation: i64,
-    /// How many changes have been committed: what a PostgreSQL replica acknowledges.
-    pub change_count: i64,
-}
-
-impl Store {
-    /// The current credential generation.
-    pub async fn credential_generation(&self) -> Result<Generation, StoreError> {
-        read_generation(self.pool()).await
-    }
-}
-
-async fn read_generation<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-) -> Result<Generation, StoreError> {
-    let (generation, change_count) = sqlx::query_as(READ_GENERATION).fetch_one(executor).await?;
-    Ok(Generation {
-        generation,
-        change_count,
-    })
-}
-
-impl Store {
-    /// Runs one statement that changes credentials, marking them changed in the same
-    /// transaction.
-    pub(super) async fn execute_credential_change(
-        &self,
-        statement: Query<'_, Any, AnyArguments>,
-    ) -> Result<AnyQueryResult, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let result = statement.execute(&mut *tx).await?;
-        self.commit_credential_change(tx).await?;
-        Ok(result)
-    }
-
-    /// Marks credentials as changed, commits, and returns once every server has seen the
-    /// change (see `propagation`). Every change takes the generation row's lock last, so
-    /// concurrent changes cannot deadlock on it.
-    pub(super) async fn commit_credential_change(&self, mut tx: WriteTx) -> Result<(), StoreError> {
-        let mut bytes = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .expect("the operating system's random source is available");
-        let change_count: i64 = sqlx::query_scalar(
-            "UPDATE credential_generation SET generation = $1, change_count = change_count + 1 \
-             WHERE id = 1 RETURNING change_count",
-        )
-        .bind(i64::from_le_bytes(bytes))
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Database::Postgres { .. } = self.database() {
-            propagation::announce(&mut tx, change_count).await?;
-        }
-        tx.commit().await?;
-        if let Database::Postgres { .. } = self.database() {
-            propagation::await_acknowledgements(self, change_count).await;
-        }
-        Ok(())
-    }
-}
-
-/// A generation, and which read of the fence saw it (reads are numbered in the order they
-/// started, so a higher `read` is a later view).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observed {
-    pub read: u64,
-    pub generation: i64,
-    pub change_count: i64,
-}
-
-impl Observed {
-    pub fn new(read: u64, seen: Generation) -> Self {
-        Self {
-            read,
-            generation: seen.generation,
-            change_count: seen.change_count,
-        }
-    }
-}
 
 /// Shares generation reads among concurrent requests without ever answering from a read that
 /// started before the request did.
@@ -234,10 +145,10 @@ impl GenerationFence {
         let mut connection = self.connection.lock().await;
         let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
             if connection.is_none() {
-                *connection = Some(self.store.pool().acquire().await?.detach());
+                *connection = Some(self.store.dedicated_connection().await?);
             }
             let live = connection.as_mut().expect("connected above");
-            read_generation(&mut *live).await
+            credential_generation_on(live).await
         });
         let failure = match read.await {
             Ok(Ok(generation)) => return Some(generation),
@@ -278,11 +189,6 @@ impl Drop for InCharge<'_> {
 mod tests {
     use super::*;
 
-    async fn bump(store: &Store) {
-        let tx = store.begin_write().await.unwrap();
-        store.commit_credential_change(tx).await.unwrap();
-    }
-
     /// Under constant load (so that a shared read is nearly always running), every question
     /// asked after a change committed sees that change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +210,7 @@ mod tests {
         }
         let mut shared = 0;
         for _ in 0..100 {
-            bump(&store).await;
+            store.mark_credentials_changed().await.unwrap();
             let committed = store.credential_generation().await.unwrap().generation;
             let askers: Vec<_> = (0..4)
                 .map(|_| {

@@ -17,84 +17,28 @@
 //! exactly as with a read per request. The price: a replica that dies without saying goodbye
 //! holds up credential changes until its lease runs out.
 //!
-//! [`GenerationFence`]: super::generation::GenerationFence
+//! The SQL of leases and acknowledgements, and a change's wait for them, are in
+//! `store::credential_changes`.
+//!
+//! [`GenerationFence`]: super::fence::GenerationFence
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::transaction::WriteTx;
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::generation::{GenerationFence, Observed};
-use super::{Store, StoreError};
+use super::fence::GenerationFence;
+use super::observed::Observed;
 use crate::config::{
     CREDENTIAL_LEASE_MARGIN_MS, CREDENTIAL_LEASE_MS, CREDENTIAL_LEASE_RENEW_INTERVAL_MS,
 };
-
-/// The PostgreSQL channel that credential changes notify.
-const CHANNEL: &str = "portcullis_credential_changes";
-
-/// Milliseconds since the Unix epoch by the database's clock, which all leases are measured by.
-const DATABASE_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+use crate::store::{Store, StoreError};
 
 const RENEW_INTERVAL: Duration = Duration::from_millis(CREDENTIAL_LEASE_RENEW_INTERVAL_MS);
-/// How long a change waits for acknowledgements before it gives up with a warning. Leases run
-/// out well before this, so it is reached only when a server renews without catching up.
-const ACKNOWLEDGEMENT_WAIT_MAX: Duration = Duration::from_millis(2 * CREDENTIAL_LEASE_MS as u64);
 /// After a failure, how long a server waits before it tries to hold a lease again.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
-
-/// Notifies the replicas of change number `change_count` when `tx` commits.
-pub(super) async fn announce(tx: &mut WriteTx, change_count: i64) -> Result<(), StoreError> {
-    // pg_notify returns void, which sqlx's Any driver cannot describe: select a number instead.
-    sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS notified")
-        .bind(CHANNEL)
-        .bind(change_count.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Returns once every replica with a live lease has acknowledged change number
-/// `change_count`. The change is committed already, so this never fails: it logs.
-pub(super) async fn await_acknowledgements(store: &Store, change_count: i64) {
-    // Locking every row first makes the check wait for renewals still committing, so that a
-    // lease renewed just before it ran out is not taken for one that ran out.
-    let behind_query = format!(
-        "WITH watchers AS (SELECT acked_count, lease_expires_ms FROM credential_watchers \
-         FOR SHARE) SELECT COUNT(*) FROM watchers \
-         WHERE acked_count < $1 AND lease_expires_ms > {DATABASE_NOW_MS}"
-    );
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let mut behind = None;
-    loop {
-        let remaining = ACKNOWLEDGEMENT_WAIT_MAX.saturating_sub(started.elapsed());
-        let check = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(behind_query.as_str()))
-            .bind(change_count)
-            .fetch_one(store.pool());
-        match tokio::time::timeout(remaining, check).await {
-            Ok(Ok(0)) => return,
-            Ok(Ok(count)) => behind = Some(count),
-            // Leases cannot be renewed without the database either: waiting is still right.
-            Ok(Err(e)) => tracing::debug!(error = %e, "cannot check acknowledgements yet"),
-            Err(_) => {}
-        }
-        if started.elapsed() >= ACKNOWLEDGEMENT_WAIT_MAX {
-            tracing::warn!(
-                change_count,
-                ?behind,
-                "servers did not acknowledge a credential change in time; some may briefly \
-                 keep using what it changed"
-            );
-            return;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
 
 /// One server's lease and the view of the generation it may answer from.
 pub struct ChangeWatch {
@@ -131,14 +75,14 @@ fn boot_clock() -> Duration {
 
 impl ChangeWatch {
     /// Starts holding a lease and following changes, in a task of its own.
-    pub fn start(store: Store, fence: Arc<GenerationFence>, url: String) -> Arc<Self> {
+    pub fn start(store: Store, fence: Arc<GenerationFence>) -> Arc<Self> {
         let watch = Arc::new(Self {
             id: crate::secrets::random_id("watcher_"),
             store,
             trust: Mutex::new(Trust::default()),
             task: Mutex::new(None),
         });
-        let task = tokio::spawn(Arc::clone(&watch).follow(fence, url));
+        let task = tokio::spawn(Arc::clone(&watch).follow(fence));
         *watch.task.lock().expect("watch lock poisoned") = Some(task);
         watch
     }
@@ -161,18 +105,14 @@ impl ChangeWatch {
             let _ = task.await;
         }
         self.distrust();
-        let released = sqlx::query("DELETE FROM credential_watchers WHERE id = $1")
-            .bind(&self.id)
-            .execute(self.store.pool())
-            .await;
-        if let Err(e) = released {
+        if let Err(e) = self.store.release_credential_lease(&self.id).await {
             tracing::warn!(error = %e, "could not release the credential lease");
         }
     }
 
-    async fn follow(self: Arc<Self>, fence: Arc<GenerationFence>, url: String) {
+    async fn follow(self: Arc<Self>, fence: Arc<GenerationFence>) {
         loop {
-            let reason = self.follow_while_leased(&fence, &url).await;
+            let reason = self.follow_while_leased(&fence).await;
             self.distrust();
             tracing::warn!(%reason, "reading the credential generation per request for now");
             tokio::time::sleep(RETRY_PAUSE).await;
@@ -180,14 +120,14 @@ impl ChangeWatch {
     }
 
     /// Holds the lease and follows changes until something fails; returns why.
-    async fn follow_while_leased(&self, fence: &Arc<GenerationFence>, url: &str) -> String {
+    async fn follow_while_leased(&self, fence: &Arc<GenerationFence>) -> String {
         // Listen before anything else: a change committed after this is notified.
-        let (mut changes, _listening) = match listen(url).await {
+        let (mut changes, _listening) = match self.listen().await {
             Ok(listening) => listening,
             Err(e) => return format!("cannot listen for changes: {e}"),
         };
         // Hold a lease before reading: a change committed after this waits for this server.
-        if let Err(e) = self.take_lease().await {
+        if let Err(e) = self.store.take_credential_lease(&self.id).await {
             return format!("cannot take a lease: {e}");
         }
         loop {
@@ -197,7 +137,10 @@ impl ChangeWatch {
             };
             let published = self.publish(observed);
             let sent = boot_clock();
-            match self.renew_and_acknowledge(published.change_count).await {
+            let renewal = self
+                .store
+                .renew_credential_lease(&self.id, published.change_count);
+            match renewal.await {
                 Ok(true) => self.extend(sent),
                 Ok(false) => return "the lease ran out".into(),
                 Err(e) => return format!("cannot renew the lease: {e}"),
@@ -215,39 +158,6 @@ impl ChangeWatch {
                 _ = tokio::time::sleep(RENEW_INTERVAL) => {}
             }
         }
-    }
-
-    /// Takes the lease, acknowledging every change so far: this server trusts nothing until it
-    /// has read the generation after this, so nothing committed before can reach it late.
-    async fn take_lease(&self) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO credential_watchers (id, lease_expires_ms, acked_count) \
-             VALUES ($1, {DATABASE_NOW_MS} + $2, \
-                     (SELECT change_count FROM credential_generation WHERE id = 1)) \
-             ON CONFLICT (id) DO UPDATE SET lease_expires_ms = EXCLUDED.lease_expires_ms, \
-                     acked_count = EXCLUDED.acked_count"
-        )))
-        .bind(&self.id)
-        .bind(CREDENTIAL_LEASE_MS)
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Acknowledges `change_count` and renews the lease, if the lease is still live; false
-    /// when it ran out, since then a change may have gone by unacknowledged.
-    async fn renew_and_acknowledge(&self, change_count: i64) -> Result<bool, StoreError> {
-        let renewed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE credential_watchers SET lease_expires_ms = {DATABASE_NOW_MS} + $2, \
-             acked_count = GREATEST(acked_count, $3) \
-             WHERE id = $1 AND lease_expires_ms > {DATABASE_NOW_MS}"
-        )))
-        .bind(&self.id)
-        .bind(CREDENTIAL_LEASE_MS)
-        .bind(change_count)
-        .execute(self.store.pool())
-        .await?;
-        Ok(renewed.rows_affected() == 1)
     }
 
     /// Starts answering from `observed`, if it is newer; this never extends the trust.
@@ -286,25 +196,27 @@ impl Drop for Listening {
     }
 }
 
-/// Listens on the channel from a task of its own, which reports what it hears.
-async fn listen(
-    url: &str,
-) -> Result<(mpsc::UnboundedReceiver<ListenerEvent>, Listening), sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
-    let (events, changes) = mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        loop {
-            let event = match listener.try_recv().await {
-                Ok(Some(_)) => ListenerEvent::Changed,
-                // Notifications may have been missed while the connection was down.
-                Ok(None) | Err(_) => ListenerEvent::Lost,
-            };
-            let lost = matches!(event, ListenerEvent::Lost);
-            if events.send(event).is_err() || lost {
-                return;
-            }
+impl ChangeWatch {
+    /// Listens for changes from a task of its own, which reports what it hears.
+    async fn listen(
+        &self,
+    ) -> Result<(mpsc::UnboundedReceiver<ListenerEvent>, Listening), StoreError> {
+        let listener = self.store.listen_for_credential_changes().await?;
+        let (events, changes) = mpsc::unbounded_channel();
+        Ok((changes, Listening(tokio::spawn(report(listener, events)))))
+    }
+}
+
+async fn report(mut listener: PgListener, events: mpsc::UnboundedSender<ListenerEvent>) {
+    loop {
+        let event = match listener.try_recv().await {
+            Ok(Some(_)) => ListenerEvent::Changed,
+            // Notifications may have been missed while the connection was down.
+            Ok(None) | Err(_) => ListenerEvent::Lost,
+        };
+        let lost = matches!(event, ListenerEvent::Lost);
+        if events.send(event).is_err() || lost {
+            return;
         }
-    });
-    Ok((changes, Listening(task)))
+    }
 }
