@@ -64,8 +64,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/.well-known/jwks.json", get(discovery::jwks));
     let for_apps = token_and_revoke.merge(discovery).layer(cors);
+    // Resource servers, registrars and orchestrators call these, never browsers: no CORS.
     let for_servers = Router::new()
-        // Resource servers call it, never browsers: no CORS.
         .route("/introspect", post(introspect::introspect))
         .route("/register", post(register::register))
         .route("/healthz", get(health::healthz))
