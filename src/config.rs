@@ -79,6 +79,37 @@ pub const READINESS_DATABASE_TIMEOUT_MS: u64 = 1_000;
 /// pay for the check.
 pub const DATABASE_IDLE_CHECK_MS: u64 = 1_000;
 
+/// How long a request waits for a pooled database connection (connecting included) before it
+/// is told to come back later: a database that is down is answered with a 503 within a second.
+pub const DATABASE_ACQUIRE_TIMEOUT_MS: u64 = 1_000;
+/// How long the first, direct connection to PostgreSQL may take before the server or CLI says
+/// it cannot connect.
+pub const POSTGRES_CONNECT_CHECK_TIMEOUT_SECS: u64 = 5;
+/// How long a write waits for the writers queued before it in this process (SQLite), as long
+/// as SQLite's own busy timeout: past that the database is too busy, and the answer is a 503.
+pub const SQLITE_WRITE_QUEUE_TIMEOUT_SECS: u64 = 5;
+/// A session's `last_seen_at` is refreshed at most this often: not a write per page view.
+pub const SESSION_TOUCH_SECS: i64 = 60;
+/// An API key's `last_used_at` is refreshed at most this often, so that using a key is not a
+/// write per request.
+pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
+/// On SQLite, how long the credential generation's read waits on a lock before giving up. WAL
+/// readers wait only in rare moments (recovering the log after a crash), and this one blocks
+/// the thread it runs on.
+pub const SQLITE_GENERATION_BUSY_TIMEOUT_MS: u64 = 500;
+/// How long a shared read of the credential generation may take (connecting included) before
+/// it counts as failed: in an outage, requests are told so within about this long.
+pub const GENERATION_READ_TIMEOUT_MS: u64 = 1_000;
+/// How long a request waits for shared reads of the generation before it reads for itself:
+/// the read under way and the next one.
+pub const GENERATION_WAIT_TIMEOUT_MS: u64 = 2_000;
+/// After a failure, how long a server waits before it tries to hold a credential lease again.
+pub const CREDENTIAL_LEASE_RETRY_PAUSE_MS: u64 = 1_000;
+/// How often a running server rescans the keys directory for keys created elsewhere (the CLI,
+/// another replica). Far shorter than any publication delay.
+pub const SIGNING_KEY_RELOAD_INTERVAL_SECS: u64 = 5;
+/// Clock skew tolerated between this server and resource servers when retiring signing keys.
+pub const SIGNING_KEY_RETIREMENT_LEEWAY_SECS: i64 = 60;
 /// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
 /// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.
 #[derive(Debug, Clone)]

@@ -12,15 +12,9 @@ use sqlx::AnyConnection;
 use tokio::sync::watch;
 
 use super::observed::Observed;
+use crate::config::{GENERATION_READ_TIMEOUT_MS, GENERATION_WAIT_TIMEOUT_MS};
 use crate::store::credential_changes::{Generation, credential_generation_on};
 use crate::store::{Store, StoreError};
-
-/// How long a shared read may take (connecting included) before it counts as failed: in an
-/// outage, requests are told so within about this long.
-const SHARED_READ_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a request waits for shared reads before it reads for itself: the read under way
-/// and the next one.
-const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Shares generation reads among concurrent requests without ever answering from a read that
 /// started before the request did.
@@ -91,7 +85,10 @@ impl GenerationFence {
         // turn a blip long past into a 503 now.)
         let answers =
             |f: &Finished| f.read >= needed || (f.generation.is_none() && Some(f.read) == joined);
-        let waited = tokio::time::timeout(WAIT_TIMEOUT, finished.wait_for(answers));
+        let waited = tokio::time::timeout(
+            Duration::from_millis(GENERATION_WAIT_TIMEOUT_MS),
+            finished.wait_for(answers),
+        );
         let done = match waited.await {
             Ok(Ok(finished)) => Some(*finished),
             _ => None,
@@ -143,7 +140,7 @@ impl GenerationFence {
     /// when the read failed (and was logged).
     async fn shared_read(&self) -> Option<Generation> {
         let mut connection = self.connection.lock().await;
-        let read = tokio::time::timeout(SHARED_READ_TIMEOUT, async {
+        let read = tokio::time::timeout(Duration::from_millis(GENERATION_READ_TIMEOUT_MS), async {
             if connection.is_none() {
                 *connection = Some(self.store.dedicated_connection().await?);
             }
@@ -153,7 +150,7 @@ impl GenerationFence {
         let failure = match read.await {
             Ok(Ok(generation)) => return Some(generation),
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {SHARED_READ_TIMEOUT:?}"),
+            Err(_) => format!("no answer within {GENERATION_READ_TIMEOUT_MS} ms"),
         };
         tracing::warn!(error = %failure, "could not read the credential generation");
         *connection = None;

@@ -31,14 +31,13 @@ use tokio::task::JoinHandle;
 
 use super::fence::GenerationFence;
 use super::observed::Observed;
+use crate::config::CREDENTIAL_LEASE_RETRY_PAUSE_MS;
 use crate::config::{
     CREDENTIAL_LEASE_MARGIN_MS, CREDENTIAL_LEASE_MS, CREDENTIAL_LEASE_RENEW_INTERVAL_MS,
 };
 use crate::store::{Store, StoreError};
 
 const RENEW_INTERVAL: Duration = Duration::from_millis(CREDENTIAL_LEASE_RENEW_INTERVAL_MS);
-/// After a failure, how long a server waits before it tries to hold a lease again.
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// One server's lease and the view of the generation it may answer from.
 pub struct ChangeWatch {
@@ -115,7 +114,7 @@ impl ChangeWatch {
             let reason = self.follow_while_leased(&fence).await;
             self.distrust();
             tracing::warn!(%reason, "reading the credential generation per request for now");
-            tokio::time::sleep(RETRY_PAUSE).await;
+            tokio::time::sleep(Duration::from_millis(CREDENTIAL_LEASE_RETRY_PAUSE_MS)).await;
         }
     }
 

@@ -30,8 +30,10 @@ use sqlite::SqliteGenerationReader;
 
 use crate::api_keys::ApiKey;
 use crate::clients::Client;
-use crate::config::{CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES};
-use crate::store::api_keys::{LAST_USED_RESOLUTION_SECS, UsableApiKey};
+use crate::config::{
+    CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES, LAST_USED_RESOLUTION_SECS,
+};
+use crate::store::api_keys::UsableApiKey;
 use crate::store::{Database, Store, StoreError};
 
 pub struct CredentialCache {

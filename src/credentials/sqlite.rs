@@ -23,12 +23,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::observed::Observed;
+use crate::config::SQLITE_GENERATION_BUSY_TIMEOUT_MS;
 use crate::store::StoreError;
 use crate::store::credential_changes::{Generation, READ_GENERATION};
-
-/// How long a read waits on a lock before giving up. WAL readers wait only in rare moments
-/// (recovering the log after a crash), and this one blocks the thread it runs on.
-const BUSY_TIMEOUT: Duration = Duration::from_millis(500);
 
 const DATA_VERSION: &str = "PRAGMA data_version";
 
@@ -52,7 +49,9 @@ impl SqliteGenerationReader {
         // Read-only: a commit of its own would not change its data version.
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(path, flags).map_err(unavailable)?;
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+        connection
+            .busy_timeout(Duration::from_millis(SQLITE_GENERATION_BUSY_TIMEOUT_MS))
+            .map_err(unavailable)?;
         let mut reader = Reader {
             connection,
             reads: 0,

@@ -23,13 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use signing_key::{KeyError, SigningKey};
 
 use crate::clock::{unix_now, unix_now_ms};
-
-/// How often a running server rescans the keys directory for keys created elsewhere
-/// (the CLI, another replica). Far shorter than any publication delay.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Clock skew tolerated between this server and resource servers when retiring keys.
-const RETIREMENT_LEEWAY_SECS: i64 = 60;
+use crate::config::{SIGNING_KEY_RELOAD_INTERVAL_SECS, SIGNING_KEY_RETIREMENT_LEEWAY_SECS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
@@ -106,7 +100,7 @@ impl KeySet {
                     Some(a) if i < a => {
                         // It signed until its successor activated; its tokens live on after that.
                         let successor = self.keys[i + 1].schedule.activates_at;
-                        let until = successor + token_ttl_secs + RETIREMENT_LEEWAY_SECS;
+                        let until = successor + token_ttl_secs + SIGNING_KEY_RETIREMENT_LEEWAY_SECS;
                         let state = if now < until {
                             KeyState::Retiring
                         } else {
@@ -399,11 +393,12 @@ impl KeyStore {
         Some(claims)
     }
 
-    /// Rescans the directory every [`RELOAD_INTERVAL`] so that keys made by the CLI or another
+    /// Rescans the directory every [`SIGNING_KEY_RELOAD_INTERVAL_SECS`] so that keys made by the CLI or another
     /// replica are published and used without a restart.
     pub fn spawn_reloader(self: Arc<Self>) {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+            let mut tick =
+                tokio::time::interval(Duration::from_secs(SIGNING_KEY_RELOAD_INTERVAL_SECS));
             loop {
                 tick.tick().await;
                 let store = self.clone();

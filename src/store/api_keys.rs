@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
+use crate::config::LAST_USED_RESOLUTION_SECS;
 
 macro_rules! api_key_columns {
     () => {
@@ -26,9 +27,6 @@ macro_rules! usable_keys {
          AND (k.owner_user_id IS NULL OR u.disabled_at IS NULL)"
     };
 }
-
-/// `last_used_at` is refreshed at most this often, so that using a key is not a write per request.
-pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 impl Store {
     pub async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {

@@ -21,20 +21,17 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{
+    DATABASE_ACQUIRE_TIMEOUT_MS, DATABASE_IDLE_CHECK_MS, POSTGRES_CONNECT_CHECK_TIMEOUT_SECS,
+};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use transaction::WriteTx;
 
-use crate::config::DATABASE_IDLE_CHECK_MS;
-
 /// Embedded at compile time: the binary carries its own schema.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// How long a request waits for a pooled connection (connecting included) before it is told
-/// to come back later: a database that is down is answered with a 503 within about a second.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// See [`DATABASE_IDLE_CHECK_MS`].
 const IDLE_BEFORE_CHECK: Duration = Duration::from_millis(DATABASE_IDLE_CHECK_MS);
@@ -176,7 +173,7 @@ impl Store {
         // checked again before use.
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(Duration::from_millis(DATABASE_ACQUIRE_TIMEOUT_MS))
             .test_before_acquire(false)
             .before_acquire(|connection, meta| {
                 Box::pin(async move {
@@ -227,9 +224,6 @@ impl Store {
     }
 }
 
-/// How long the first, direct connection to PostgreSQL may take.
-const POSTGRES_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Connects once, directly, so that a PostgreSQL that cannot be used is reported with its
 /// cause and a fix (the pool would only say it timed out).
 async fn check_postgres(url: &str) -> Result<(), StoreError> {
@@ -239,7 +233,12 @@ async fn check_postgres(url: &str) -> Result<(), StoreError> {
     let (host, port) = (options.get_host(), options.get_port());
     let user = options.get_username();
     let database = options.get_database().unwrap_or(user);
-    let error = match tokio::time::timeout(POSTGRES_CHECK_TIMEOUT, options.connect()).await {
+    let error = match tokio::time::timeout(
+        Duration::from_secs(POSTGRES_CONNECT_CHECK_TIMEOUT_SECS),
+        options.connect(),
+    )
+    .await
+    {
         Ok(Ok(connection)) => {
             let _ = sqlx::Connection::close(connection).await;
             return Ok(());
@@ -249,7 +248,7 @@ async fn check_postgres(url: &str) -> Result<(), StoreError> {
             return Err(StoreError::CannotConnect(format!(
                 "no answer from PostgreSQL at {host}:{port} within {} s: is the address right, \
                  and does a firewall let it through?",
-                POSTGRES_CHECK_TIMEOUT.as_secs()
+                POSTGRES_CONNECT_CHECK_TIMEOUT_SECS
             )));
         }
     };

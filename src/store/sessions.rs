@@ -5,11 +5,9 @@ use sqlx::Row;
 
 use super::users::user_from_row;
 use super::{Store, StoreError};
+use crate::config::SESSION_TOUCH_SECS;
 use crate::oauth::scope::Scope;
 use crate::users::User;
-
-/// `last_seen_at` is refreshed at most this often: not a write per page view.
-const SESSION_TOUCH_SECS: i64 = 60;
 
 impl Store {
     pub async fn insert_session(

@@ -18,10 +18,7 @@ use sqlx::{Any, AnyConnection};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Database, Store, StoreError};
-
-/// How long a write waits for the writers queued before it in this process (SQLite), as long
-/// as SQLite's own busy timeout: past that the database is too busy, and the answer is a 503.
-const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::config::SQLITE_WRITE_QUEUE_TIMEOUT_SECS;
 
 /// On PostgreSQL, a write transaction waits at most `lock_timeout` for a row another holds,
 /// and is ended by the server if it sits idle (its client gone without a word) longer than
@@ -45,8 +42,10 @@ impl Store {
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let turn = match self.write_gate() {
             Some(gate) => {
-                let queued =
-                    tokio::time::timeout(WRITE_QUEUE_TIMEOUT, gate.clone().acquire_owned());
+                let queued = tokio::time::timeout(
+                    Duration::from_secs(SQLITE_WRITE_QUEUE_TIMEOUT_SECS),
+                    gate.clone().acquire_owned(),
+                );
                 match queued.await {
                     Ok(Ok(turn)) => Some(turn),
                     _ => return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
