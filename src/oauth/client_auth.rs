@@ -7,8 +7,8 @@ use super::form::OAuthForm;
 use crate::clients::{AuthMethod, Client};
 use crate::secrets::secret_matches;
 
-/// The credentials a request presented, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The credentials a request presented, and how. Its `Debug` never prints a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub enum PresentedCredentials {
     /// `Authorization: Basic` (client_secret_basic).
     Basic { client_id: String, secret: String },
@@ -19,6 +19,33 @@ pub enum PresentedCredentials {
     /// An API key, as `Authorization: Bearer KEY` or Basic `KEY:` (empty password): one
     /// string that is both client id and secret.
     ApiKey { key: String, used_basic: bool },
+}
+
+impl std::fmt::Debug for PresentedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        match self {
+            Self::Basic { client_id, .. } => f
+                .debug_struct("Basic")
+                .field("client_id", client_id)
+                .field("secret", &REDACTED)
+                .finish(),
+            Self::Post { client_id, .. } => f
+                .debug_struct("Post")
+                .field("client_id", client_id)
+                .field("secret", &REDACTED)
+                .finish(),
+            Self::ClientIdOnly { client_id } => f
+                .debug_struct("ClientIdOnly")
+                .field("client_id", client_id)
+                .finish(),
+            Self::ApiKey { used_basic, .. } => f
+                .debug_struct("ApiKey")
+                .field("key", &REDACTED)
+                .field("used_basic", used_basic)
+                .finish(),
+        }
+    }
 }
 
 /// Why the presented credentials could not even be read.
@@ -310,5 +337,28 @@ mod tests {
                 client_id: "a".into()
             }
         );
+    }
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let shown = [
+            PresentedCredentials::Basic {
+                client_id: "c".into(),
+                secret: "s3cr3t-value".into(),
+            },
+            PresentedCredentials::Post {
+                client_id: "c".into(),
+                secret: "s3cr3t-value".into(),
+            },
+            PresentedCredentials::ApiKey {
+                key: "s3cr3t-value".into(),
+                used_basic: true,
+            },
+        ]
+        .map(|c| format!("{c:?}"));
+        for text in shown {
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
     }
 }
