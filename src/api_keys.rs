@@ -87,7 +87,7 @@ pub struct ApiKey {
     pub kind: ApiKeyKind,
     pub name: String,
     pub display_prefix: String,
-    pub scope: String,
+    pub scope: crate::oauth::scope::Scope,
     pub env: KeyEnv,
     /// Free-form JSON object, returned by introspection.
     pub metadata: serde_json::Value,

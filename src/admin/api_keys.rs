@@ -123,7 +123,7 @@ pub async fn create_api_key(
         kind,
         name: request.name.trim().to_owned(),
         display_prefix: display_prefix(secret.expose()),
-        scope: scope.to_string(),
+        scope,
         env: request.env,
         metadata: request.metadata,
         owner: request.owner,
@@ -215,9 +215,7 @@ pub async fn update_api_key(store: &Store, id: &str, change: KeyChange) -> Resul
         key.name = name.trim().to_owned();
     }
     if let Some(scope) = change.scope {
-        key.scope = Scope::parse(&scope)
-            .map_err(|e| Error::Invalid(e.0))?
-            .to_string();
+        key.scope = Scope::parse(&scope).map_err(|e| Error::Invalid(e.0))?;
     }
     if let Some(metadata) = change.metadata {
         check_metadata(&metadata).map_err(Error::Invalid)?;

@@ -169,7 +169,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                     ("kind", key.kind.as_str().to_owned()),
                     ("key", format!("{}…", key.display_prefix)),
                     ("owner", owner),
-                    ("scope", key.scope.clone()),
+                    ("scope", key.scope.to_string()),
                     ("state", state(&key).to_owned()),
                     ("created", output::time(Some(key.created_at))),
                     ("expires", output::time(key.expires_at)),

@@ -166,7 +166,7 @@ async fn render(
             id: k.id.clone(),
             name: k.name.clone(),
             display_prefix: k.display_prefix.clone(),
-            scope: k.scope.clone(),
+            scope: k.scope.to_string(),
             status: match (k.revoked_at, k.expires_at) {
                 (Some(_), _) => "revoked".into(),
                 (None, Some(at)) if at <= now => "expired".into(),

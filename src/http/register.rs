@@ -14,7 +14,6 @@ use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
 use crate::error::{OAuthError, oauth_error_with_status};
-use crate::oauth::scope::Scope;
 
 /// Its answers are never cached (`Cache-Control` is set by the router).
 pub async fn register(
@@ -46,7 +45,7 @@ pub async fn register(
     })?;
     let registrant = match key.kind {
         ApiKeyKind::Registrar => Registrant::Registrar {
-            scope: Scope::parse(&key.scope).unwrap_or_default(),
+            scope: key.scope,
         },
         _ => Registrant::Operator,
     };

@@ -9,7 +9,6 @@
 use serde_json::{Value, json};
 
 use super::grants::refresh_token::check_usable;
-use super::scope::Scope;
 use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
 use crate::app::AppContext;
 use crate::clock::unix_now;
@@ -106,9 +105,7 @@ async fn refresh_token_answer(
     let Some(client) = ctx.credentials.client(&refresh.client_id).await? else {
         return Ok(None);
     };
-    let scope = Scope::parse(&refresh.scope)
-        .unwrap_or_default()
-        .intersection(&client.scope);
+    let scope = refresh.scope.intersection(&client.scope);
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::config::LAST_USED_RESOLUTION_SECS;
+use crate::oauth::scope::Scope;
 
 macro_rules! api_key_columns {
     () => {
@@ -41,7 +42,7 @@ impl Store {
         .bind(key.kind.as_str())
         .bind(&key.name)
         .bind(&key.display_prefix)
-        .bind(&key.scope)
+        .bind(key.scope.to_string())
         .bind(key.env.as_str())
         .bind(key.metadata.to_string())
         .bind(owner_user)
@@ -175,7 +176,7 @@ impl Store {
                 )
                 .bind(&key.id)
                 .bind(&key.name)
-                .bind(&key.scope)
+                .bind(key.scope.to_string())
                 .bind(key.metadata.to_string()),
             )
             .await?;
@@ -245,7 +246,8 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         kind: ApiKeyKind::parse(&kind).ok_or_else(|| corrupt("api key kind"))?,
         name: row.try_get("name")?,
         display_prefix: row.try_get("display_prefix")?,
-        scope: row.try_get("scope")?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope")?)
+            .map_err(|_| corrupt("api key scope"))?,
         env: KeyEnv::parse(&env).ok_or_else(|| corrupt("api key env"))?,
         metadata: serde_json::from_str(&metadata).map_err(|_| corrupt("api key metadata"))?,
         owner,

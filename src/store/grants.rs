@@ -5,6 +5,7 @@
 use sqlx::{Any, Executor, FromRow};
 
 use super::{Store, StoreError, WriteTx};
+use crate::oauth::scope::Scope;
 
 /// A new grant with its authorization code.
 pub struct NewCode<'a> {
@@ -27,7 +28,7 @@ pub struct CodeRecord {
     pub grant_id: String,
     pub client_id: String,
     pub user_id: String,
-    pub scope: String,
+    pub scope: Scope,
     pub redirect_uri: String,
     pub redirect_uri_in_request: bool,
     pub code_challenge: String,
@@ -51,7 +52,7 @@ pub struct RefreshRecord {
     pub created_at: i64,
     pub client_id: String,
     pub user_id: String,
-    pub scope: String,
+    pub scope: Scope,
     pub idle_expires_at: i64,
     pub grant_expires_at: i64,
     /// When it was exchanged for its successor, if it was.
@@ -165,7 +166,7 @@ impl WriteTx {
         .bind(code_hash)
         .fetch_optional(&mut **self)
         .await?;
-        Ok(row.map(CodeRecord::from))
+        row.map(CodeRecord::try_from).transpose()
     }
 
     /// Marks the code used. True for exactly one caller, however many race (RFC 6749 §4.1.2).
@@ -295,7 +296,7 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
     .bind(token_hash)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(RefreshRecord::from))
+    row.map(RefreshRecord::try_from).transpose()
 }
 
 /// `find_code`'s row.
@@ -313,20 +314,22 @@ struct CodeRow {
     user_disabled_at: Option<i64>,
 }
 
-impl From<CodeRow> for CodeRecord {
-    fn from(row: CodeRow) -> Self {
-        Self {
+impl TryFrom<CodeRow> for CodeRecord {
+    type Error = StoreError;
+
+    fn try_from(row: CodeRow) -> Result<Self, StoreError> {
+        Ok(Self {
             grant_id: row.grant_id,
             client_id: row.client_id,
             user_id: row.user_id,
-            scope: row.scope,
+            scope: stored_scope(&row.scope)?,
             redirect_uri: row.redirect_uri,
             redirect_uri_in_request: row.redirect_uri_in_request != 0,
             code_challenge: row.code_challenge,
             expires_at: row.expires_at,
             redeemed: row.redeemed_at.is_some(),
             user_disabled: row.user_disabled_at.is_some(),
-        }
+        })
     }
 }
 
@@ -348,13 +351,15 @@ struct RefreshRow {
     predecessor_hash: Option<String>,
 }
 
-impl From<RefreshRow> for RefreshRecord {
-    fn from(row: RefreshRow) -> Self {
-        Self {
+impl TryFrom<RefreshRow> for RefreshRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RefreshRow) -> Result<Self, StoreError> {
+        Ok(Self {
             grant_id: row.grant_id,
             client_id: row.client_id,
             user_id: row.user_id,
-            scope: row.scope,
+            scope: stored_scope(&row.scope)?,
             idle_expires_at: row.idle_expires_at,
             grant_expires_at: row.grant_expires_at,
             rotated_at: row.rotated_at,
@@ -366,6 +371,11 @@ impl From<RefreshRow> for RefreshRecord {
                 .zip(row.successor_sealed)
                 .map(|(token_hash, sealed)| Successor { token_hash, sealed }),
             predecessor_hash: row.predecessor_hash,
-        }
+        })
     }
+}
+
+/// A scope as stored: written by Portcullis, so one that does not parse is a corrupt row.
+fn stored_scope(text: &str) -> Result<Scope, StoreError> {
+    Scope::parse(text).map_err(|_| StoreError::Internal(sqlx::Error::Decode("scope".into())))
 }

@@ -9,7 +9,6 @@ use crate::oauth::access_token::{Audience, is_valid_tenant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grant_type::GrantType;
-use crate::oauth::scope::Scope;
 use crate::oauth::token_request::TokenRequest;
 use crate::secrets::hash_secret;
 
@@ -49,8 +48,7 @@ pub async fn exchange(
             "API keys are not bound to resources",
         ));
     }
-    let allowed = Scope::parse(&key.scope).unwrap_or_default();
-    let scope = granted_scope(&allowed, request.scope.as_deref())?;
+    let scope = granted_scope(&key.scope, request.scope.as_deref())?;
     // A scoped tenant token: a service key mints a short-lived token for one of its tenants,
     // to hand to that tenant's browser.
     if let Some(tenant) = &request.tenant {

@@ -11,7 +11,6 @@ use crate::oauth::access_token::Audience;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::pkce;
-use crate::oauth::scope::Scope;
 use crate::oauth::token_request::CodeRequest;
 use crate::secrets::hash_secret;
 use crate::store::WriteTx;
@@ -93,9 +92,7 @@ async fn redeem(
     }
 
     // What the client may ask for today: narrowing a client narrows its codes too.
-    let scope = Scope::parse(&record.scope)
-        .unwrap_or_default()
-        .intersection(&client.scope);
+    let scope = record.scope.intersection(&client.scope);
     let holder = GrantHolder {
         grant_id: &record.grant_id,
         user_id: &record.user_id,

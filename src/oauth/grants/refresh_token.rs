@@ -164,9 +164,8 @@ fn narrowed_scope(
     client: &Client,
     request: &RefreshRequest,
 ) -> Result<Scope, OAuthError> {
-    let granted = Scope::parse(&record.scope).unwrap_or_default();
     granted_scope(
-        &granted.intersection(&client.scope),
+        &record.scope.intersection(&client.scope),
         request.scope.as_deref(),
     )
 }
