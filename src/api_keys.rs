@@ -85,7 +85,7 @@ impl ApiKeyKind {
 pub struct ApiKey {
     pub id: String,
     pub kind: ApiKeyKind,
-    pub name: String,
+    pub name: crate::names::DisplayName,
     pub display_prefix: String,
     pub scope: crate::oauth::scope::Scope,
     pub env: KeyEnv,

@@ -5,7 +5,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Organization {
     pub id: String,
-    pub name: String,
+    pub name: crate::names::DisplayName,
     pub created_at: i64,
 }
 

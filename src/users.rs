@@ -6,7 +6,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: String,
-    pub username: String,
+    pub username: Username,
     pub email: Option<String>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
@@ -22,17 +22,41 @@ impl User {
 const MAX_USERNAME_CHARS: usize = 64;
 const MAX_EMAIL_CHARS: usize = 254;
 
-/// 1 to 64 of: letters, digits, `.`, `_`, `-`, `@` (so an email can be a username).
-pub fn check_username(username: &str) -> Result<(), String> {
-    let valid_chars = username
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if username.is_empty() || username.chars().count() > MAX_USERNAME_CHARS || !valid_chars {
-        return Err(format!(
-            "username must be 1 to {MAX_USERNAME_CHARS} letters, digits, '.', '_', '-' or '@'"
-        ));
+/// A username that follows the rule: 1 to 64 of letters, digits, `.`, `_`, `-`, `@` (so an
+/// email can be a username). Only [`Username::parse`] makes one from input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// Trims `username` and checks it.
+    pub fn parse(username: &str) -> Result<Self, String> {
+        let username = username.trim();
+        let valid_chars = username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        if username.is_empty() || username.chars().count() > MAX_USERNAME_CHARS || !valid_chars {
+            return Err(format!(
+                "username must be 1 to {MAX_USERNAME_CHARS} letters, digits, '.', '_', '-' or '@'"
+            ));
+        }
+        Ok(Self(username.to_owned()))
     }
-    Ok(())
+
+    /// A username read back from the database, which only ever stores parsed ones.
+    pub fn from_stored(username: String) -> Self {
+        Self(username)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A plausible address: one `@` with text on both sides, no spaces or control characters.
@@ -54,10 +78,11 @@ mod tests {
 
     #[test]
     fn username_and_email_rules() {
-        assert!(check_username("alice.smith-2@example.com").is_ok());
-        assert!(check_username("").is_err());
-        assert!(check_username("alice smith").is_err());
-        assert!(check_username("<script>").is_err());
+        assert!(Username::parse("alice.smith-2@example.com").is_ok());
+        assert_eq!(Username::parse(" bob ").unwrap().as_str(), "bob");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("alice smith").is_err());
+        assert!(Username::parse("<script>").is_err());
         assert!(check_email("a@b.example").is_ok());
         assert!(check_email("a@b@c").is_err());
         assert!(check_email("nobody").is_err());

@@ -9,7 +9,7 @@ use crate::api_keys::{
     generate_key,
 };
 use crate::clock::unix_now;
-use crate::names::check_display_name;
+use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
 use crate::secrets::{Secret, random_id};
 use crate::store::Store;
@@ -61,7 +61,7 @@ pub async fn create_api_key(
     request: KeyRequest,
     actor: &Actor,
 ) -> Result<(ApiKey, Secret), Error> {
-    check_display_name(&request.name).map_err(Error::Invalid)?;
+    let name = DisplayName::parse(&request.name).map_err(Error::Invalid)?;
     let scope = Scope::parse(&request.scope).map_err(|e| Error::Invalid(e.0))?;
     check_metadata(&request.metadata).map_err(Error::Invalid)?;
     let now = unix_now();
@@ -121,7 +121,7 @@ pub async fn create_api_key(
     let key = ApiKey {
         id: random_id(API_KEY_ID_PREFIX),
         kind,
-        name: request.name.trim().to_owned(),
+        name,
         display_prefix: display_prefix(secret.expose()),
         scope,
         env: request.env,
@@ -211,8 +211,7 @@ pub async fn find_api_key(store: &Store, id: &str) -> Result<ApiKey, Error> {
 pub async fn update_api_key(store: &Store, id: &str, change: KeyChange) -> Result<ApiKey, Error> {
     let mut key = find_api_key(store, id).await?;
     if let Some(name) = change.name {
-        check_display_name(&name).map_err(Error::Invalid)?;
-        key.name = name.trim().to_owned();
+        key.name = DisplayName::parse(&name).map_err(Error::Invalid)?;
     }
     if let Some(scope) = change.scope {
         key.scope = Scope::parse(&scope).map_err(|e| Error::Invalid(e.0))?;

@@ -2,16 +2,15 @@
 
 use super::Error;
 use crate::clock::unix_now;
-use crate::names::check_display_name;
+use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
 use crate::secrets::random_id;
 use crate::store::Store;
 
 pub async fn create_organization(store: &Store, name: &str) -> Result<Organization, Error> {
-    check_display_name(name).map_err(Error::Invalid)?;
     let org = Organization {
         id: random_id("org_"),
-        name: name.trim().to_owned(),
+        name: DisplayName::parse(name).map_err(Error::Invalid)?,
         created_at: unix_now(),
     };
     store.insert_organization(&org).await?;

@@ -5,7 +5,7 @@ use crate::clock::unix_now;
 use crate::passwords;
 use crate::secrets::random_id;
 use crate::store::{Store, StoreError};
-use crate::users::{User, check_email, check_username};
+use crate::users::{User, Username, check_email};
 
 /// A user to create.
 pub struct NewUser {
@@ -28,14 +28,13 @@ pub struct UserChange {
 
 /// Creates a user with an argon2id hash of the password.
 pub async fn create_user(store: &Store, new: NewUser) -> Result<User, Error> {
-    let username = new.username.trim();
-    check_username(username).map_err(Error::Invalid)?;
+    let username = Username::parse(&new.username).map_err(Error::Invalid)?;
     let email = normalise_email(new.email)?;
     let hash = hash_password(new.password).await?;
     let now = unix_now();
     let user = User {
         id: random_id("usr_"),
-        username: username.to_owned(),
+        username: username.clone(),
         email,
         disabled_at: None,
         created_at: now,

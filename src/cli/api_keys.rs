@@ -145,7 +145,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                         k.kind.as_str().to_owned(),
                         format!("{}…", k.display_prefix),
                         state(k).to_owned(),
-                        k.name.clone(),
+                        k.name.to_string(),
                         output::time(k.last_used_at),
                     ]
                 },
@@ -165,7 +165,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                 };
                 output::fields(&[
                     ("id", key.id.clone()),
-                    ("name", key.name.clone()),
+                    ("name", key.name.to_string()),
                     ("kind", key.kind.as_str().to_owned()),
                     ("key", format!("{}…", key.display_prefix)),
                     ("owner", owner),

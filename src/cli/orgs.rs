@@ -78,7 +78,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                 row: |o| {
                     vec![
                         o.id.clone(),
-                        o.name.clone(),
+                        o.name.to_string(),
                         output::time(Some(o.created_at)),
                     ]
                 },
@@ -95,7 +95,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
             } else {
                 output::fields(&[
                     ("id", org.id.clone()),
-                    ("name", org.name.clone()),
+                    ("name", org.name.to_string()),
                     ("created", output::time(Some(org.created_at))),
                 ]);
                 println!();

@@ -93,7 +93,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                 row: |u| {
                     vec![
                         u.id.clone(),
-                        u.username.clone(),
+                        u.username.to_string(),
                         state(u).to_owned(),
                         u.email.clone().unwrap_or_default(),
                         output::time(Some(u.created_at)),
@@ -110,7 +110,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
             } else {
                 output::fields(&[
                     ("id", user.id.clone()),
-                    ("username", user.username.clone()),
+                    ("username", user.username.to_string()),
                     ("email", user.email.clone().unwrap_or_default()),
                     ("state", state(&user).to_owned()),
                     ("disabled", output::time(user.disabled_at)),

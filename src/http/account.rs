@@ -164,7 +164,7 @@ async fn render(
         .iter()
         .map(|k| KeyRow {
             id: k.id.clone(),
-            name: k.name.clone(),
+            name: k.name.to_string(),
             display_prefix: k.display_prefix.clone(),
             scope: k.scope.to_string(),
             status: match (k.revoked_at, k.expires_at) {
@@ -200,7 +200,7 @@ async fn render(
         .collect();
     let (csrf, new_cookie) = pages::csrf_token(&state.config, headers);
     let page = AccountKeysPage {
-        username: &user.username,
+        username: user.username.as_str(),
         new_key,
         error,
         csrf: &csrf,

@@ -161,7 +161,7 @@ fn consent_page(
         .unwrap_or_default();
     let page = ConsentPage {
         app_name: client.name_or_id(),
-        username: &user.username,
+        username: user.username.as_str(),
         scopes: request
             .scope
             .tokens()

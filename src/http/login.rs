@@ -68,7 +68,7 @@ pub async fn show(
             return Ok(see_other(continue_to));
         }
         let (csrf, _) = pages::csrf_token(&state.config, &headers);
-        return Ok(signed_in_page(&csrf, &user.username));
+        return Ok(signed_in_page(&csrf, user.username.as_str()));
     }
     Ok(login_page(
         &state,
@@ -134,7 +134,7 @@ pub async fn submit(
     };
     let session = pages::start_session(&state, &user).await?;
     let response = if continue_to.is_empty() {
-        signed_in_page(&session.csrf, &user.username)
+        signed_in_page(&session.csrf, user.username.as_str())
     } else {
         see_other(continue_to)
     };

@@ -44,9 +44,7 @@ pub async fn register(
         OAuthError::invalid_client_metadata(format!("malformed client metadata: {e}"))
     })?;
     let registrant = match key.kind {
-        ApiKeyKind::Registrar => Registrant::Registrar {
-            scope: key.scope,
-        },
+        ApiKeyKind::Registrar => Registrant::Registrar { scope: key.scope },
         _ => Registrant::Operator,
     };
     let (client, secret) = register_client(&state.store, metadata, &registrant)

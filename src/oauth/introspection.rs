@@ -168,7 +168,7 @@ async fn access_token_answer(ctx: &AppContext, claims: Value) -> Result<Option<V
     if sub != client_id
         && let Some(user) = ctx.store.find_user(sub).await?
     {
-        answer["username"] = user.username.into();
+        answer["username"] = user.username.as_str().into();
     }
     Ok(Some(answer))
 }

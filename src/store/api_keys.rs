@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::config::LAST_USED_RESOLUTION_SECS;
+use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
 
 macro_rules! api_key_columns {
@@ -40,7 +41,7 @@ impl Store {
         )
         .bind(&key.id)
         .bind(key.kind.as_str())
-        .bind(&key.name)
+        .bind(key.name.as_str())
         .bind(&key.display_prefix)
         .bind(key.scope.to_string())
         .bind(key.env.as_str())
@@ -175,7 +176,7 @@ impl Store {
                     "UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1",
                 )
                 .bind(&key.id)
-                .bind(&key.name)
+                .bind(key.name.as_str())
                 .bind(key.scope.to_string())
                 .bind(key.metadata.to_string()),
             )
@@ -244,7 +245,7 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: row.try_get("id")?,
         kind: ApiKeyKind::parse(&kind).ok_or_else(|| corrupt("api key kind"))?,
-        name: row.try_get("name")?,
+        name: DisplayName::from_stored(row.try_get("name")?),
         display_prefix: row.try_get("display_prefix")?,
         scope: Scope::parse(&row.try_get::<String, _>("scope")?)
             .map_err(|_| corrupt("api key scope"))?,

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
 
 #[derive(FromRow)]
@@ -16,7 +17,7 @@ impl From<OrganizationRow> for Organization {
     fn from(row: OrganizationRow) -> Self {
         Self {
             id: row.id,
-            name: row.name,
+            name: DisplayName::from_stored(row.name),
             created_at: row.created_at,
         }
     }
@@ -47,7 +48,7 @@ impl Store {
     pub async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&org.id)
-            .bind(&org.name)
+            .bind(org.name.as_str())
             .bind(org.created_at)
             .execute(self.pool())
             .await?;

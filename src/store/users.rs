@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, WriteTx};
-use crate::users::User;
+use crate::users::{User, Username};
 
 macro_rules! user_columns {
     () => {
@@ -20,7 +20,7 @@ impl Store {
             ", password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(&user.id)
-        .bind(&user.username)
+        .bind(user.username.as_str())
         .bind(&user.email)
         .bind(user.disabled_at)
         .bind(user.created_at)
@@ -163,7 +163,7 @@ async fn end_sessions_and_grants(
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
-        username: row.try_get("username")?,
+        username: Username::from_stored(row.try_get("username")?),
         email: row.try_get("email")?,
         disabled_at: row.try_get("disabled_at")?,
         created_at: row.try_get("created_at")?,
