@@ -83,7 +83,7 @@ impl ApiKeyKind {
 /// A stored API key: everything but the secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiKey {
-    pub id: String,
+    pub id: crate::ids::ApiKeyId,
     pub kind: ApiKeyKind,
     pub name: crate::names::DisplayName,
     pub display_prefix: String,
@@ -108,10 +108,10 @@ pub struct ApiKey {
 #[serde(rename_all = "snake_case")]
 pub enum KeyOwner {
     User {
-        user_id: String,
+        user_id: crate::ids::UserId,
     },
     Org {
-        org_id: String,
+        org_id: crate::ids::OrgId,
     },
     #[serde(untagged)]
     Nobody,
@@ -137,9 +137,9 @@ impl ApiKey {
     /// `sub` of the tokens it gets: its owner, or the key itself when it has none.
     pub fn subject(&self) -> &str {
         match &self.owner {
-            KeyOwner::User { user_id } => user_id,
-            KeyOwner::Org { org_id } => org_id,
-            KeyOwner::Nobody => &self.id,
+            KeyOwner::User { user_id } => user_id.as_str(),
+            KeyOwner::Org { org_id } => org_id.as_str(),
+            KeyOwner::Nobody => self.id.as_str(),
         }
     }
 }

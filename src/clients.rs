@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::scope::Scope;
-use crate::secrets::{SECRET_CHARS, Secret, random_base62, random_id};
+use crate::secrets::{SECRET_CHARS, Secret, random_base62};
 
 /// RFC 7591 §2: how a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl AuthMethod {
 /// A registered client, as stored.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub id: String,
+    pub id: crate::ids::ClientId,
     pub name: String,
     /// Absent for public clients.
     pub secret_hash: Option<String>,
@@ -69,7 +69,7 @@ impl Client {
     /// What to call the client on a page: its name, or its id when it has none.
     pub fn name_or_id(&self) -> &str {
         if self.name.is_empty() {
-            &self.id
+            self.id.as_str()
         } else {
             &self.name
         }
@@ -347,7 +347,7 @@ impl ValidMetadata {
         let secret = (self.auth_method != AuthMethod::None)
             .then(|| Secret::new(random_base62(SECRET_CHARS)));
         let client = Client {
-            id: random_id(""),
+            id: crate::ids::ClientId::generate(),
             name: self.name,
             secret_hash: secret.as_ref().map(Secret::hash),
             auth_method: self.auth_method,

@@ -19,6 +19,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod names;
 pub mod oauth;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Organization {
-    pub id: String,
+    pub id: crate::ids::OrgId,
     pub name: crate::names::DisplayName,
     pub created_at: i64,
 }
@@ -35,7 +35,7 @@ impl Role {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Member {
-    pub user_id: String,
+    pub user_id: crate::ids::UserId,
     pub username: String,
     pub role: Role,
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 /// A user as stored, without the password hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
-    pub id: String,
+    pub id: crate::ids::UserId,
     pub username: Username,
     pub email: Option<String>,
     pub disabled_at: Option<i64>,

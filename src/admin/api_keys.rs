@@ -5,13 +5,13 @@ use serde_json::Value;
 
 use super::{Actor, Error};
 use crate::api_keys::{
-    API_KEY_ID_PREFIX, ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix,
-    generate_key,
+    ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix, generate_key,
 };
 use crate::clock::unix_now;
+use crate::ids::{ApiKeyId, UserId};
 use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
-use crate::secrets::{Secret, random_id};
+use crate::secrets::Secret;
 use crate::store::Store;
 
 /// Longest lifetime a key may be given relative to now: ten years.
@@ -42,7 +42,7 @@ pub struct KeyRequest {
     pub expiry: Expiry,
     /// For organization keys only: the member the key is made for, who may take it with them
     /// (`revoke_when_creator_leaves`). Otherwise the actor is recorded as the creator.
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub revoke_when_creator_leaves: bool,
 }
 
@@ -82,15 +82,15 @@ pub async fn create_api_key(
     }
     match &request.owner {
         KeyOwner::User { user_id } if store.find_user(user_id).await?.is_none() => {
-            return Err(Error::invalid(format!("no user {user_id:?}")));
+            return Err(Error::invalid(format!("no user \"{user_id}\"")));
         }
         KeyOwner::Org { org_id } if store.find_organization(org_id).await?.is_none() => {
-            return Err(Error::invalid(format!("no organization {org_id:?}")));
+            return Err(Error::invalid(format!("no organization \"{org_id}\"")));
         }
         _ => {}
     }
     let created_by = match (&request.owner, request.created_by) {
-        (KeyOwner::Org { .. }, Some(member)) => Some(member),
+        (KeyOwner::Org { .. }, Some(member)) => Some(member.to_string()),
         (_, Some(_)) => {
             return Err(Error::invalid("created_by applies to organization keys"));
         }
@@ -108,7 +108,7 @@ pub async fn create_api_key(
                 .list_members(org_id)
                 .await?
                 .iter()
-                .any(|member| member.user_id == *user_id),
+                .any(|member| member.user_id == *user_id.as_str()),
             None => false,
         };
         if !is_member {
@@ -119,7 +119,7 @@ pub async fn create_api_key(
     }
     let secret = generate_key(prefix, request.env);
     let key = ApiKey {
-        id: random_id(API_KEY_ID_PREFIX),
+        id: ApiKeyId::generate(),
         kind,
         name,
         display_prefix: display_prefix(secret.expose()),
@@ -153,7 +153,7 @@ pub struct PersonalKey {
 pub async fn create_personal_key(
     store: &Store,
     prefix: &str,
-    user_id: &str,
+    user_id: &UserId,
     key: PersonalKey,
     limit: usize,
 ) -> Result<(ApiKey, Secret), Error> {
@@ -171,22 +171,26 @@ pub async fn create_personal_key(
         env: KeyEnv::Live,
         metadata: serde_json::json!({}),
         owner: KeyOwner::User {
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
         },
         expiry: key.expiry,
         created_by: None,
         revoke_when_creator_leaves: false,
     };
-    create_api_key(store, prefix, request, &Actor::User(user_id.to_owned())).await
+    create_api_key(store, prefix, request, &Actor::User(user_id.clone())).await
 }
 
 /// The keys a person owns, newest first.
-pub async fn list_personal_keys(store: &Store, user_id: &str) -> Result<Vec<ApiKey>, Error> {
+pub async fn list_personal_keys(store: &Store, user_id: &UserId) -> Result<Vec<ApiKey>, Error> {
     Ok(store.list_user_api_keys(user_id).await?)
 }
 
 /// Revokes one of `user_id`'s own keys; another's is not found.
-pub async fn revoke_personal_key(store: &Store, user_id: &str, id: &str) -> Result<(), Error> {
+pub async fn revoke_personal_key(
+    store: &Store,
+    user_id: &UserId,
+    id: &ApiKeyId,
+) -> Result<(), Error> {
     if !store.revoke_user_api_key(id, user_id, unix_now()).await? {
         return Err(no_key(id));
     }
@@ -203,12 +207,16 @@ pub async fn list_api_keys(
     Ok(store.list_api_keys(after, limit).await?)
 }
 
-pub async fn find_api_key(store: &Store, id: &str) -> Result<ApiKey, Error> {
+pub async fn find_api_key(store: &Store, id: &ApiKeyId) -> Result<ApiKey, Error> {
     store.find_api_key(id).await?.ok_or_else(|| no_key(id))
 }
 
 /// Renames a key, or changes its scope or metadata; takes effect from the next request on.
-pub async fn update_api_key(store: &Store, id: &str, change: KeyChange) -> Result<ApiKey, Error> {
+pub async fn update_api_key(
+    store: &Store,
+    id: &ApiKeyId,
+    change: KeyChange,
+) -> Result<ApiKey, Error> {
     let mut key = find_api_key(store, id).await?;
     if let Some(name) = change.name {
         key.name = DisplayName::parse(&name).map_err(Error::Invalid)?;
@@ -228,7 +236,7 @@ pub async fn update_api_key(store: &Store, id: &str, change: KeyChange) -> Resul
 }
 
 /// Revokes the key: refused by the very next request, on every replica.
-pub async fn revoke_api_key(store: &Store, id: &str) -> Result<(), Error> {
+pub async fn revoke_api_key(store: &Store, id: &ApiKeyId) -> Result<(), Error> {
     if !store.revoke_api_key(id, unix_now()).await? {
         return Err(no_key(id));
     }
@@ -236,6 +244,6 @@ pub async fn revoke_api_key(store: &Store, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn no_key(id: &str) -> Error {
-    Error::NotFound(format!("no API key {id:?}"))
+fn no_key(id: &ApiKeyId) -> Error {
+    Error::NotFound(format!("no API key \"{id}\""))
 }

@@ -3,6 +3,7 @@
 use super::Error;
 use crate::clients::{Client, ClientMetadata, MetadataError};
 use crate::clock::unix_now;
+use crate::ids::ClientId;
 use crate::oauth::scope::Scope;
 use crate::secrets::{SECRET_CHARS, Secret, random_base62};
 use crate::store::Store;
@@ -61,7 +62,7 @@ pub async fn list_clients(
     Ok(store.list_clients(after, limit).await?)
 }
 
-pub async fn find_client(store: &Store, id: &str) -> Result<Client, Error> {
+pub async fn find_client(store: &Store, id: &ClientId) -> Result<Client, Error> {
     store.find_client(id).await?.ok_or_else(|| no_client(id))
 }
 
@@ -70,7 +71,7 @@ pub async fn find_client(store: &Store, id: &str) -> Result<Client, Error> {
 /// inventing or dropping a secret: register a new client instead.
 pub async fn update_client(
     store: &Store,
-    id: &str,
+    id: &ClientId,
     patch: ClientMetadata,
 ) -> Result<Client, Error> {
     let mut client = find_client(store, id).await?;
@@ -121,7 +122,7 @@ pub async fn update_client(
 
 /// Deletes the client; its grants and tokens go with it, and it is refused from the next
 /// request on, on every replica.
-pub async fn delete_client(store: &Store, id: &str) -> Result<(), Error> {
+pub async fn delete_client(store: &Store, id: &ClientId) -> Result<(), Error> {
     if !store.delete_client(id).await? {
         return Err(no_client(id));
     }
@@ -131,7 +132,7 @@ pub async fn delete_client(store: &Store, id: &str) -> Result<(), Error> {
 
 /// A new secret for a confidential client, returned only now; the old one stops working at
 /// once.
-pub async fn rotate_client_secret(store: &Store, id: &str) -> Result<Secret, Error> {
+pub async fn rotate_client_secret(store: &Store, id: &ClientId) -> Result<Secret, Error> {
     let client = find_client(store, id).await?;
     if client.is_public() {
         return Err(Error::invalid(
@@ -149,6 +150,6 @@ pub async fn rotate_client_secret(store: &Store, id: &str) -> Result<Secret, Err
     Ok(secret)
 }
 
-fn no_client(id: &str) -> Error {
-    Error::NotFound(format!("no client {id:?}"))
+fn no_client(id: &ClientId) -> Error {
+    Error::NotFound(format!("no client \"{id}\""))
 }

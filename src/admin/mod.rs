@@ -11,15 +11,16 @@ pub mod organizations;
 pub mod users;
 
 use crate::clients::MetadataError;
+use crate::ids::{ApiKeyId, UserId};
 use crate::store::StoreError;
 
 /// Who asks for an operation: recorded on what it makes, where it matters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     /// An admin API key, by id.
-    AdminKey(String),
+    AdminKey(ApiKeyId),
     /// A person on their own account page, by user id.
-    User(String),
+    User(UserId),
     /// The command line, which has no identity beyond access to the database and the keys.
     Cli,
 }
@@ -28,7 +29,8 @@ impl Actor {
     /// The id recorded as the creator of what the actor makes; none for the CLI.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Self::AdminKey(id) | Self::User(id) => Some(id),
+            Self::AdminKey(id) => Some(id.as_str()),
+            Self::User(id) => Some(id.as_str()),
             Self::Cli => None,
         }
     }

@@ -2,14 +2,14 @@
 
 use super::Error;
 use crate::clock::unix_now;
+use crate::ids::{OrgId, UserId};
 use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
-use crate::secrets::random_id;
 use crate::store::Store;
 
 pub async fn create_organization(store: &Store, name: &str) -> Result<Organization, Error> {
     let org = Organization {
-        id: random_id("org_"),
+        id: OrgId::generate(),
         name: DisplayName::parse(name).map_err(Error::Invalid)?,
         created_at: unix_now(),
     };
@@ -30,7 +30,7 @@ pub async fn list_organizations(
 /// The organization and its members.
 pub async fn find_organization(
     store: &Store,
-    id: &str,
+    id: &OrgId,
 ) -> Result<(Organization, Vec<Member>), Error> {
     let org = store
         .find_organization(id)
@@ -41,7 +41,7 @@ pub async fn find_organization(
 }
 
 /// Deletes the organization; its API keys go with it.
-pub async fn delete_organization(store: &Store, id: &str) -> Result<(), Error> {
+pub async fn delete_organization(store: &Store, id: &OrgId) -> Result<(), Error> {
     if !store.delete_organization(id).await? {
         return Err(no_org(id));
     }
@@ -52,8 +52,8 @@ pub async fn delete_organization(store: &Store, id: &str) -> Result<(), Error> {
 /// Adds a member, or changes their role.
 pub async fn add_member(
     store: &Store,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
     role: Role,
 ) -> Result<(), Error> {
     store
@@ -61,7 +61,7 @@ pub async fn add_member(
         .await?
         .ok_or_else(|| no_org(org_id))?;
     if store.find_user(user_id).await?.is_none() {
-        return Err(Error::invalid(format!("no user {user_id:?}")));
+        return Err(Error::invalid(format!("no user \"{user_id}\"")));
     }
     store.set_member(org_id, user_id, role, unix_now()).await?;
     tracing::info!(%org_id, %user_id, role = role.as_str(), "set an organization member");
@@ -70,10 +70,10 @@ pub async fn add_member(
 
 /// Removes a member; the organization's keys they made with `revoke_when_creator_leaves` are
 /// revoked in the same transaction.
-pub async fn remove_member(store: &Store, org_id: &str, user_id: &str) -> Result<(), Error> {
+pub async fn remove_member(store: &Store, org_id: &OrgId, user_id: &UserId) -> Result<(), Error> {
     if !store.remove_member(org_id, user_id, unix_now()).await? {
         return Err(Error::NotFound(format!(
-            "user {user_id:?} is not a member of organization {org_id:?}"
+            "user \"{user_id}\" is not a member of organization \"{org_id}\""
         )));
     }
     tracing::info!(%org_id, %user_id, "removed an organization member");
@@ -85,6 +85,6 @@ pub fn parse_role(text: &str) -> Result<Role, Error> {
     Role::parse(text).ok_or_else(|| Error::invalid("role must be owner or member"))
 }
 
-fn no_org(id: &str) -> Error {
-    Error::NotFound(format!("no organization {id:?}"))
+fn no_org(id: &OrgId) -> Error {
+    Error::NotFound(format!("no organization \"{id}\""))
 }

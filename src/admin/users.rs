@@ -2,8 +2,8 @@
 
 use super::Error;
 use crate::clock::unix_now;
+use crate::ids::UserId;
 use crate::passwords;
-use crate::secrets::random_id;
 use crate::store::{Store, StoreError};
 use crate::users::{User, Username, check_email};
 
@@ -33,7 +33,7 @@ pub async fn create_user(store: &Store, new: NewUser) -> Result<User, Error> {
     let hash = hash_password(new.password).await?;
     let now = unix_now();
     let user = User {
-        id: random_id("usr_"),
+        id: UserId::generate(),
         username: username.clone(),
         email,
         disabled_at: None,
@@ -42,7 +42,7 @@ pub async fn create_user(store: &Store, new: NewUser) -> Result<User, Error> {
     };
     store.insert_user(&user, &hash).await.map_err(|e| match e {
         StoreError::Conflict => {
-            Error::Conflict(format!("the username {username:?} is already taken"))
+            Error::Conflict(format!("the username \"{username}\" is already taken"))
         }
         other => other.into(),
     })?;
@@ -59,22 +59,22 @@ pub async fn list_users(
     Ok(store.list_users(after, limit).await?)
 }
 
-pub async fn find_user(store: &Store, id: &str) -> Result<User, Error> {
+pub async fn find_user(store: &Store, id: &UserId) -> Result<User, Error> {
     store
         .find_user(id)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no user {id:?}")))
+        .ok_or_else(|| Error::NotFound(format!("no user \"{id}\"")))
 }
 
 pub async fn find_user_by_username(store: &Store, username: &str) -> Result<User, Error> {
     store
         .find_user_by_username(username)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no user named {username:?}")))
+        .ok_or_else(|| Error::NotFound(format!("no user named \"{username}\"")))
 }
 
 /// Applies `change` in one transaction with everything it ends (see [`UserChange`]).
-pub async fn update_user(store: &Store, id: &str, change: UserChange) -> Result<User, Error> {
+pub async fn update_user(store: &Store, id: &UserId, change: UserChange) -> Result<User, Error> {
     let mut user = find_user(store, id).await?;
     let now = unix_now();
     if let Some(email) = change.email {
@@ -96,16 +96,16 @@ pub async fn update_user(store: &Store, id: &str, change: UserChange) -> Result<
         .update_user(&user, new_password_hash.as_deref())
         .await?
     {
-        return Err(Error::NotFound(format!("no user {id:?}")));
+        return Err(Error::NotFound(format!("no user \"{id}\"")));
     }
     tracing::info!(user_id = %id, "updated a user");
     Ok(user)
 }
 
 /// Deletes the user with their sessions, grants, consents, memberships and personal keys.
-pub async fn delete_user(store: &Store, id: &str) -> Result<(), Error> {
+pub async fn delete_user(store: &Store, id: &UserId) -> Result<(), Error> {
     if !store.delete_user(id).await? {
-        return Err(Error::NotFound(format!("no user {id:?}")));
+        return Err(Error::NotFound(format!("no user \"{id}\"")));
     }
     tracing::info!(user_id = %id, "deleted a user");
     Ok(())

@@ -8,6 +8,7 @@ use crate::admin::Actor;
 use crate::admin::api_keys::{self, Expiry, KeyRequest};
 use crate::admin::users::find_user_by_username;
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
+use crate::ids::{ApiKeyId, OrgId};
 
 #[derive(Args)]
 pub struct ApiKeysArgs {
@@ -34,7 +35,7 @@ enum ApiKeysCommand {
         user: Option<String>,
         /// An organization key of this organization (its id).
         #[arg(long)]
-        org: Option<String>,
+        org: Option<OrgId>,
         /// For an organization key: the member (username) it is made for.
         #[arg(long, requires = "org")]
         created_by: Option<String>,
@@ -65,12 +66,12 @@ enum ApiKeysCommand {
     },
     /// Show a key (never its secret).
     Show {
-        id: String,
+        id: ApiKeyId,
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key by id; it is refused from the next request on.
-    Revoke { id: String },
+    Revoke { id: ApiKeyId },
 }
 
 pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
@@ -131,7 +132,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
         ApiKeysCommand::List { json } => {
             let all = super::list_all(
                 async |after, limit| Ok(api_keys::list_api_keys(store, after, limit).await?),
-                |k: &ApiKey| k.id.clone(),
+                |k: &ApiKey| k.id.to_string(),
             )
             .await?;
             output::Listing {
@@ -141,7 +142,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                 view: |k: &ApiKey| json!(k),
                 row: |k| {
                     vec![
-                        k.id.clone(),
+                        k.id.to_string(),
                         k.kind.as_str().to_owned(),
                         format!("{}…", k.display_prefix),
                         state(k).to_owned(),
@@ -164,7 +165,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
                     KeyOwner::Nobody => "-".to_owned(),
                 };
                 output::fields(&[
-                    ("id", key.id.clone()),
+                    ("id", key.id.to_string()),
                     ("name", key.name.to_string()),
                     ("kind", key.kind.as_str().to_owned()),
                     ("key", format!("{}…", key.display_prefix)),

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{DatabaseArgs, output, with_store};
 use crate::admin::clients::{self, Registrant};
 use crate::clients::{Client, ClientMetadata};
+use crate::ids::ClientId;
 
 #[derive(Args)]
 pub struct ClientsArgs {
@@ -40,13 +41,13 @@ enum ClientsCommand {
     },
     /// Show a client's metadata.
     Show {
-        client_id: String,
+        client_id: ClientId,
         #[arg(long)]
         json: bool,
     },
     /// Change a client: the options given replace what it has, the others stay.
     Update {
-        client_id: String,
+        client_id: ClientId,
         /// A new name.
         #[arg(long)]
         name: Option<String>,
@@ -62,10 +63,10 @@ enum ClientsCommand {
         json: bool,
     },
     /// Delete a client: its tokens stop working at once.
-    Delete { client_id: String },
+    Delete { client_id: ClientId },
     /// Give a confidential client a new secret, printed once; the old one stops working at once.
     RotateSecret {
-        client_id: String,
+        client_id: ClientId,
         #[arg(long)]
         json: bool,
     },
@@ -142,7 +143,7 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
         ClientsCommand::List { json } => {
             let all = super::list_all(
                 async |after, limit| Ok(clients::list_clients(store, after, limit).await?),
-                |c: &Client| c.id.clone(),
+                |c: &Client| c.id.to_string(),
             )
             .await?;
             output::Listing {
@@ -158,7 +159,7 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
                 view: Client::metadata,
                 row: |c| {
                     vec![
-                        c.id.clone(),
+                        c.id.to_string(),
                         c.name.clone(),
                         c.auth_method.as_str().to_owned(),
                         grant_types(c),
@@ -239,7 +240,7 @@ fn print_client(client: &Client, json: bool) {
     }
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     output::fields(&[
-        ("client_id", client.id.clone()),
+        ("client_id", client.id.to_string()),
         ("name", client.name.clone()),
         ("authentication", client.auth_method.as_str().to_owned()),
         ("grant types", grant_types(client)),

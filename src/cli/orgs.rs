@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{DatabaseArgs, output, with_store};
 use crate::admin::organizations::{self, parse_role};
 use crate::admin::users::find_user_by_username;
+use crate::ids::OrgId;
 use crate::organizations::Organization;
 
 #[derive(Args)]
@@ -32,22 +33,22 @@ enum OrgsCommand {
     },
     /// Show an organization and its members.
     Show {
-        id: String,
+        id: OrgId,
         #[arg(long)]
         json: bool,
     },
     /// Delete an organization; its API keys go with it.
-    Delete { id: String },
+    Delete { id: OrgId },
     /// Add a member (or change their role).
     AddMember {
-        org_id: String,
+        org_id: OrgId,
         username: String,
         /// owner or member.
         #[arg(long, default_value = "member")]
         role: String,
     },
     /// Remove a member; keys they made that go with their creator are revoked.
-    RemoveMember { org_id: String, username: String },
+    RemoveMember { org_id: OrgId, username: String },
 }
 
 pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
@@ -67,7 +68,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                 async |after, limit| {
                     Ok(organizations::list_organizations(store, after, limit).await?)
                 },
-                |o: &Organization| o.id.clone(),
+                |o: &Organization| o.id.to_string(),
             )
             .await?;
             output::Listing {
@@ -77,7 +78,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                 view: |o: &Organization| json!(o),
                 row: |o| {
                     vec![
-                        o.id.clone(),
+                        o.id.to_string(),
                         o.name.to_string(),
                         output::time(Some(o.created_at)),
                     ]
@@ -94,7 +95,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                 output::json(&out);
             } else {
                 output::fields(&[
-                    ("id", org.id.clone()),
+                    ("id", org.id.to_string()),
                     ("name", org.name.to_string()),
                     ("created", output::time(Some(org.created_at))),
                 ]);
@@ -105,7 +106,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
                         vec![
                             m.username.clone(),
                             m.role.as_str().to_owned(),
-                            m.user_id.clone(),
+                            m.user_id.to_string(),
                         ]
                     })
                     .collect();

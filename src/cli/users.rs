@@ -82,7 +82,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
         UsersCommand::List { json } => {
             let all = super::list_all(
                 async |after, limit| Ok(users::list_users(store, after, limit).await?),
-                |u: &User| u.id.clone(),
+                |u: &User| u.id.to_string(),
             )
             .await?;
             output::Listing {
@@ -92,7 +92,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                 view: |u: &User| json!(u),
                 row: |u| {
                     vec![
-                        u.id.clone(),
+                        u.id.to_string(),
                         u.username.to_string(),
                         state(u).to_owned(),
                         u.email.clone().unwrap_or_default(),
@@ -109,7 +109,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                 output::json(&json!(user));
             } else {
                 output::fields(&[
-                    ("id", user.id.clone()),
+                    ("id", user.id.to_string()),
                     ("username", user.username.to_string()),
                     ("email", user.email.clone().unwrap_or_default()),
                     ("state", state(&user).to_owned()),

@@ -33,6 +33,7 @@ use crate::clients::Client;
 use crate::config::{
     CREDENTIAL_CACHE_MAX_AGE_SECS, CREDENTIAL_CACHE_MAX_ENTRIES, LAST_USED_RESOLUTION_SECS,
 };
+use crate::ids::ClientId;
 use crate::store::api_keys::UsableApiKey;
 use crate::store::{Database, Store, StoreError};
 
@@ -138,10 +139,11 @@ impl CredentialCache {
 
     /// The registered client with this id.
     pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        let client_id = ClientId::from(id);
         self.read_through(
             |entries| &mut entries.clients,
             id,
-            || self.store.find_client(id),
+            || self.store.find_client(&client_id),
         )
         .await
     }

@@ -14,6 +14,7 @@ use crate::admin::api_keys::{
     Expiry, PersonalKey, create_personal_key, list_personal_keys, revoke_personal_key,
 };
 use crate::clock::unix_now;
+use crate::ids::ApiKeyId;
 use crate::oauth::scope::Scope;
 use crate::users::User;
 
@@ -120,7 +121,7 @@ pub async fn create(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let csrf = url::form_urlencoded::parse(&body)
@@ -163,7 +164,7 @@ async fn render(
     let rows = keys
         .iter()
         .map(|k| KeyRow {
-            id: k.id.clone(),
+            id: k.id.to_string(),
             name: k.name.to_string(),
             display_prefix: k.display_prefix.clone(),
             scope: k.scope.to_string(),

@@ -20,7 +20,7 @@ pub async fn introspect(
         Introspector::Client { client, form } => (
             Caller::Client {
                 is_resource_server: client.resource_server,
-                id: client.id,
+                id: client.id.to_string(),
             },
             form,
         ),

@@ -153,7 +153,7 @@ pub fn validate(
         ));
     }
     Ok(AuthorizationRequest {
-        client_id: client.id.clone(),
+        client_id: client.id.to_string(),
         redirect_uri,
         redirect_uri_in_request: requested.is_some(),
         scope,
@@ -208,7 +208,7 @@ pub async fn requested_client(
     form: &OAuthForm,
 ) -> Result<Option<Client>, StoreError> {
     match requested_client_id(form) {
-        Some(id) => ctx.store.find_client(id).await,
+        Some(id) => ctx.store.find_client(&id.into()).await,
         None => Ok(None),
     }
 }
@@ -261,8 +261,8 @@ pub async fn issue_code(
     let scope = request.scope.to_string();
     let new_code = NewCode {
         grant_id: &grant_id,
-        client_id: &client.id,
-        user_id: &user.id,
+        client_id: client.id.as_str(),
+        user_id: user.id.as_str(),
         scope: &scope,
         redirect_uri: &request.redirect_uri,
         redirect_uri_in_request: request.redirect_uri_in_request,

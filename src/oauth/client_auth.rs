@@ -297,19 +297,19 @@ mod tests {
                 .into_new_client(0);
         let secret = secret.unwrap();
         let basic = PresentedCredentials::Basic {
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             secret: secret.expose().into(),
         };
         let post = PresentedCredentials::Post {
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             secret: secret.expose().into(),
         };
         let wrong_post = PresentedCredentials::Post {
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             secret: "wrong".into(),
         };
         let id_only = PresentedCredentials::ClientIdOnly {
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
         };
         assert_eq!(client.auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(basic.authenticate(&client), Ok(()));

@@ -96,13 +96,13 @@ async fn refresh_token_answer(
     let Some(refresh) = ctx.store.find_refresh_token(&hash_secret(token)).await? else {
         return Ok(None);
     };
-    if !caller.may_see_refresh_tokens_of(&refresh.client_id)
+    if !caller.may_see_refresh_tokens_of(refresh.client_id.as_str())
         || check_usable(&refresh, unix_now()).is_err()
     {
         return Ok(None);
     }
     // What a refresh would give now: the grant cut to the client's current scope.
-    let Some(client) = ctx.credentials.client(&refresh.client_id).await? else {
+    let Some(client) = ctx.credentials.client(refresh.client_id.as_str()).await? else {
         return Ok(None);
     };
     let scope = refresh.scope.intersection(&client.scope);
@@ -166,7 +166,7 @@ async fn access_token_answer(ctx: &AppContext, claims: Value) -> Result<Option<V
         }
     }
     if sub != client_id
-        && let Some(user) = ctx.store.find_user(sub).await?
+        && let Some(user) = ctx.store.find_user(&sub.into()).await?
     {
         answer["username"] = user.username.as_str().into();
     }

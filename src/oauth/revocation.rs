@@ -25,7 +25,7 @@ pub async fn revoke(ctx: &AppContext, client: &Client, token: &str) -> Result<()
             (is_own, claims["jti"].as_str(), claims["exp"].as_i64())
         {
             ctx.store
-                .revoke_access_token(jti, &client.id, exp, now)
+                .revoke_access_token(jti, client.id.as_str(), exp, now)
                 .await?;
             tracing::info!(client_id = %client.id, "access token revoked");
         }

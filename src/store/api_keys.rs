@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::config::LAST_USED_RESOLUTION_SECS;
+use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
 
@@ -107,7 +108,7 @@ impl Store {
         row.map(|r| api_key_from_row(&r)).transpose()
     }
 
-    pub async fn find_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+    pub async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
@@ -138,7 +139,7 @@ impl Store {
     }
 
     /// A user's personal keys, newest first.
-    pub async fn list_user_api_keys(&self, user_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+    pub async fn list_user_api_keys(&self, user_id: &UserId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             api_key_columns!(),
@@ -153,8 +154,8 @@ impl Store {
     /// Revokes one of `user_id`'s personal keys; false when they have no such key.
     pub async fn revoke_user_api_key(
         &self,
-        id: &str,
-        user_id: &str,
+        id: &ApiKeyId,
+        user_id: &UserId,
         now: i64,
     ) -> Result<bool, StoreError> {
         let statement = sqlx::query(
@@ -185,7 +186,7 @@ impl Store {
     }
 
     /// Revokes a key at once. Returns false when there is no such key.
-    pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(
                 sqlx::query(
@@ -200,7 +201,7 @@ impl Store {
 
     /// Records a use of the key, unless one was recorded within the last minute (perhaps by
     /// another replica). Not a credential change: what a key may do stays the same.
-    pub async fn record_api_key_use(&self, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn record_api_key_use(&self, id: &ApiKeyId, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $2 \
              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
@@ -224,8 +225,8 @@ pub struct UsableApiKey {
 
 fn owner_columns(owner: &KeyOwner) -> (Option<&str>, Option<&str>) {
     match owner {
-        KeyOwner::User { user_id } => (Some(user_id), None),
-        KeyOwner::Org { org_id } => (None, Some(org_id)),
+        KeyOwner::User { user_id } => (Some(user_id.as_str()), None),
+        KeyOwner::Org { org_id } => (None, Some(org_id.as_str())),
         KeyOwner::Nobody => (None, None),
     }
 }
@@ -238,8 +239,12 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     let owner_user: Option<String> = row.try_get("owner_user_id")?;
     let owner_org: Option<String> = row.try_get("owner_org_id")?;
     let owner = match (owner_user, owner_org) {
-        (Some(user_id), _) => KeyOwner::User { user_id },
-        (None, Some(org_id)) => KeyOwner::Org { org_id },
+        (Some(user_id), _) => KeyOwner::User {
+            user_id: UserId::from(user_id),
+        },
+        (None, Some(org_id)) => KeyOwner::Org {
+            org_id: OrgId::from(org_id),
+        },
         (None, None) => KeyOwner::Nobody,
     };
     Ok(ApiKey {

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 use crate::clients::{AuthMethod, Client};
+use crate::ids::ClientId;
 use crate::oauth::scope::Scope;
 
 macro_rules! client_columns {
@@ -38,7 +39,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+    pub async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             client_columns!(),
@@ -91,7 +92,7 @@ impl Store {
     /// Replaces a confidential client's secret hash. Returns false when there is no such client.
     pub async fn set_client_secret_hash(
         &self,
-        id: &str,
+        id: &ClientId,
         secret_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -106,7 +107,7 @@ impl Store {
     }
 
     /// Returns false when there was no such client.
-    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(sqlx::query("DELETE FROM clients WHERE id = $1").bind(id))
             .await?;

@@ -5,6 +5,7 @@
 use sqlx::{Any, Executor, FromRow};
 
 use super::{Store, StoreError, WriteTx};
+use crate::ids::{ClientId, UserId};
 use crate::oauth::scope::Scope;
 
 /// A new grant with its authorization code.
@@ -26,8 +27,8 @@ pub struct NewCode<'a> {
 #[derive(Debug, Clone)]
 pub struct CodeRecord {
     pub grant_id: String,
-    pub client_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub scope: Scope,
     pub redirect_uri: String,
     pub redirect_uri_in_request: bool,
@@ -50,8 +51,8 @@ pub struct Successor {
 pub struct RefreshRecord {
     pub grant_id: String,
     pub created_at: i64,
-    pub client_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub scope: Scope,
     pub idle_expires_at: i64,
     pub grant_expires_at: i64,
@@ -303,8 +304,8 @@ async fn find_refresh_token<'e, E: Executor<'e, Database = Any>>(
 #[derive(FromRow)]
 struct CodeRow {
     grant_id: String,
-    client_id: String,
-    user_id: String,
+    client_id: ClientId,
+    user_id: UserId,
     scope: String,
     redirect_uri: String,
     redirect_uri_in_request: i64,
@@ -337,8 +338,8 @@ impl TryFrom<CodeRow> for CodeRecord {
 #[derive(FromRow)]
 struct RefreshRow {
     grant_id: String,
-    client_id: String,
-    user_id: String,
+    client_id: ClientId,
+    user_id: UserId,
     scope: String,
     idle_expires_at: i64,
     grant_expires_at: i64,

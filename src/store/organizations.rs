@@ -3,12 +3,13 @@
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::ids::{OrgId, UserId};
 use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
 
 #[derive(FromRow)]
 struct OrganizationRow {
-    id: String,
+    id: OrgId,
     name: String,
     created_at: i64,
 }
@@ -25,7 +26,7 @@ impl From<OrganizationRow> for Organization {
 
 #[derive(FromRow)]
 struct MemberRow {
-    user_id: String,
+    user_id: UserId,
     username: String,
     role: String,
 }
@@ -55,7 +56,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+    pub async fn find_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
         let row = sqlx::query_as::<_, OrganizationRow>(
             "SELECT id, name, created_at FROM organizations WHERE id = $1",
         )
@@ -81,7 +82,7 @@ impl Store {
     }
 
     /// Deletes the organization with its memberships and its API keys (by cascade).
-    pub async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_organization(&self, id: &OrgId) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(
                 sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id),
@@ -93,8 +94,8 @@ impl Store {
     /// Adds a member or changes their role.
     pub async fn set_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         role: Role,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -115,8 +116,8 @@ impl Store {
     /// with their creator. Returns false when they were not a member.
     pub async fn remove_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -139,7 +140,7 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    pub async fn list_members(&self, org_id: &str) -> Result<Vec<Member>, StoreError> {
+    pub async fn list_members(&self, org_id: &OrgId) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query_as::<_, MemberRow>(
             "SELECT m.user_id, u.username, m.role FROM organization_members m JOIN users u ON u.id = m.user_id \
              WHERE m.org_id = $1 ORDER BY u.username",

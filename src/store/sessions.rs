@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::users::user_from_row;
 use super::{Store, StoreError};
 use crate::config::SESSION_TOUCH_SECS;
+use crate::ids::{ClientId, UserId};
 use crate::oauth::scope::Scope;
 use crate::users::User;
 
@@ -13,7 +14,7 @@ impl Store {
     pub async fn insert_session(
         &self,
         id_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
@@ -72,8 +73,8 @@ impl Store {
     /// not the same as having consented to an empty scope).
     pub async fn find_consent(
         &self,
-        user_id: &str,
-        client_id: &str,
+        user_id: &UserId,
+        client_id: &ClientId,
     ) -> Result<Option<Scope>, StoreError> {
         let scope: Option<String> =
             sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
@@ -86,8 +87,8 @@ impl Store {
 
     pub async fn save_consent(
         &self,
-        user_id: &str,
-        client_id: &str,
+        user_id: &UserId,
+        client_id: &ClientId,
         scope: &Scope,
         now: i64,
     ) -> Result<(), StoreError> {

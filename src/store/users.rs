@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, WriteTx};
+use crate::ids::UserId;
 use crate::users::{User, Username};
 
 macro_rules! user_columns {
@@ -31,7 +32,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+    pub async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
@@ -133,7 +134,7 @@ impl Store {
     }
 
     /// Deletes the user with their sessions, consents, grants, tokens and API keys (by cascade).
-    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(sqlx::query("DELETE FROM users WHERE id = $1").bind(id))
             .await?;
@@ -145,7 +146,7 @@ impl Store {
 /// and every access token introspection would vouch for).
 async fn end_sessions_and_grants(
     tx: &mut WriteTx,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")

@@ -13,12 +13,13 @@ use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
+use crate::ids::{ApiKeyId, OrgId, UserId};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerInput {
-    user_id: Option<String>,
-    org_id: Option<String>,
+    user_id: Option<UserId>,
+    org_id: Option<OrgId>,
 }
 
 #[derive(Deserialize)]
@@ -35,7 +36,7 @@ pub struct CreateKey {
     kind: Option<String>,
     /// For organization keys, the member it is made for (who may take it with them, below).
     /// Otherwise the admin key that made it is recorded.
-    created_by: Option<String>,
+    created_by: Option<UserId>,
     #[serde(default)]
     revoke_when_creator_leaves: bool,
 }
@@ -113,13 +114,18 @@ pub async fn list(
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
     let keys = api_keys::list_api_keys(&state.store, page.after.as_deref(), page.limit).await?;
-    Ok(page.respond("api_keys", &keys, |item| &item.id, |item| json!(item)))
+    Ok(page.respond(
+        "api_keys",
+        &keys,
+        |item| item.id.as_str(),
+        |item| json!(item),
+    ))
 }
 
 pub async fn show(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
 ) -> Result<Json<ApiKey>, AdminError> {
     Ok(Json(api_keys::find_api_key(&state.store, &id).await?))
 }
@@ -135,7 +141,7 @@ pub struct KeyPatch {
 pub async fn update(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
     AdminJson(patch): AdminJson<KeyPatch>,
 ) -> Result<Json<ApiKey>, AdminError> {
     let change = KeyChange {
@@ -152,7 +158,7 @@ pub async fn update(
 pub async fn revoke(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
 ) -> Result<StatusCode, AdminError> {
     api_keys::revoke_api_key(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)

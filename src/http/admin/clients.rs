@@ -11,6 +11,7 @@ use crate::clients::ClientMetadata;
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
+use crate::ids::ClientId;
 
 pub async fn create(
     _: AdminKey,
@@ -32,13 +33,13 @@ pub async fn list(
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
     let clients = clients::list_clients(&state.store, page.after.as_deref(), page.limit).await?;
-    Ok(page.respond("clients", &clients, |c| &c.id, |c| c.metadata()))
+    Ok(page.respond("clients", &clients, |c| c.id.as_str(), |c| c.metadata()))
 }
 
 pub async fn show(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
 ) -> Result<Json<Value>, AdminError> {
     Ok(Json(
         clients::find_client(&state.store, &id).await?.metadata(),
@@ -49,7 +50,7 @@ pub async fn show(
 pub async fn update(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
     AdminJson(patch): AdminJson<ClientMetadata>,
 ) -> Result<Json<Value>, AdminError> {
     let client = clients::update_client(&state.store, &id, patch).await?;
@@ -59,7 +60,7 @@ pub async fn update(
 pub async fn delete(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
 ) -> Result<StatusCode, AdminError> {
     clients::delete_client(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -69,7 +70,7 @@ pub async fn delete(
 pub async fn rotate_secret(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
 ) -> Result<Json<Value>, AdminError> {
     let secret = clients::rotate_client_secret(&state.store, &id).await?;
     Ok(Json(

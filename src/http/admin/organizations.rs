@@ -11,6 +11,7 @@ use crate::admin::organizations::{self, parse_role};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
+use crate::ids::{OrgId, UserId};
 use crate::organizations::Organization;
 
 #[derive(Deserialize)]
@@ -35,13 +36,18 @@ pub async fn list(
 ) -> Result<Json<Value>, AdminError> {
     let orgs =
         organizations::list_organizations(&state.store, page.after.as_deref(), page.limit).await?;
-    Ok(page.respond("organizations", &orgs, |item| &item.id, |item| json!(item)))
+    Ok(page.respond(
+        "organizations",
+        &orgs,
+        |item| item.id.as_str(),
+        |item| json!(item),
+    ))
 }
 
 pub async fn show(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<OrgId>,
 ) -> Result<Json<Value>, AdminError> {
     let (org, members) = organizations::find_organization(&state.store, &id).await?;
     let mut body = json!(org);
@@ -53,7 +59,7 @@ pub async fn show(
 pub async fn delete(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<OrgId>,
 ) -> Result<StatusCode, AdminError> {
     organizations::delete_organization(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -62,7 +68,7 @@ pub async fn delete(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {
-    user_id: String,
+    user_id: UserId,
     role: String,
 }
 
@@ -70,7 +76,7 @@ pub struct MemberInput {
 pub async fn set_member(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<OrgId>,
     AdminJson(input): AdminJson<MemberInput>,
 ) -> Result<StatusCode, AdminError> {
     let role = parse_role(&input.role)?;
@@ -82,7 +88,7 @@ pub async fn set_member(
 pub async fn remove_member(
     _: AdminKey,
     State(state): State<AppState>,
-    Path((id, user_id)): Path<(String, String)>,
+    Path((id, user_id)): Path<(OrgId, UserId)>,
 ) -> Result<StatusCode, AdminError> {
     organizations::remove_member(&state.store, &id, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -11,6 +11,7 @@ use crate::admin::users::{self, NewUser, UserChange};
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
+use crate::ids::UserId;
 use crate::users::User;
 
 #[derive(Deserialize)]
@@ -41,13 +42,13 @@ pub async fn list(
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
     let users = users::list_users(&state.store, page.after.as_deref(), page.limit).await?;
-    Ok(page.respond("users", &users, |item| &item.id, |item| json!(item)))
+    Ok(page.respond("users", &users, |item| item.id.as_str(), |item| json!(item)))
 }
 
 pub async fn show(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Result<Json<User>, AdminError> {
     Ok(Json(users::find_user(&state.store, &id).await?))
 }
@@ -66,7 +67,7 @@ pub struct UserPatch {
 pub async fn update(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     AdminJson(patch): AdminJson<UserPatch>,
 ) -> Result<Json<User>, AdminError> {
     let change = UserChange {
@@ -80,7 +81,7 @@ pub async fn update(
 pub async fn delete(
     _: AdminKey,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Result<StatusCode, AdminError> {
     users::delete_user(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)

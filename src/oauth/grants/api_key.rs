@@ -69,12 +69,20 @@ pub async fn exchange(
     };
     ctx.credentials.record_use(&cached, now).await;
     let audience = Audience::One(ctx.config.default_audience().to_owned());
-    let mut claims = claims(ctx, key.subject(), &key.id, audience, &scope, ttl_secs, now);
+    let mut claims = claims(
+        ctx,
+        key.subject(),
+        key.id.as_str(),
+        audience,
+        &scope,
+        ttl_secs,
+        now,
+    );
     claims.env = Some(key.env.as_str());
     // A tenant token acts for the tenant, not for the key's organization.
     match (request.tenant, &key.owner) {
         (Some(tenant), _) => claims.tenant = Some(tenant),
-        (None, KeyOwner::Org { org_id }) => claims.org_id = Some(org_id.clone()),
+        (None, KeyOwner::Org { org_id }) => claims.org_id = Some(org_id.to_string()),
         (None, _) => {}
     }
     sign(ctx, &claims)

@@ -32,7 +32,7 @@ pub async fn exchange(
     let now = unix_now();
     let mut tx = ctx.store.begin_write().await?;
     let outcome = redeem(ctx, &mut tx, client, &request, audience, now).await;
-    finish(tx, outcome, &client.id, now).await
+    finish(tx, outcome, client.id.as_str(), now).await
 }
 
 async fn redeem(
@@ -95,8 +95,8 @@ async fn redeem(
     let scope = record.scope.intersection(&client.scope);
     let holder = GrantHolder {
         grant_id: &record.grant_id,
-        user_id: &record.user_id,
-        client_id: &client.id,
+        user_id: record.user_id.as_str(),
+        client_id: client.id.as_str(),
     };
     let mut response = issue_for_grant(ctx, tx, holder, audience, &scope, now).await?;
     if client.allows_grant(GrantType::RefreshToken) {

@@ -24,8 +24,8 @@ pub fn issue(
     let audience = audience(ctx, client, &request.resources)?;
     let claims = claims(
         ctx,
-        &client.id,
-        &client.id,
+        client.id.as_str(),
+        client.id.as_str(),
         audience,
         &scope,
         ctx.config.keys.access_token_ttl_secs,

@@ -59,7 +59,7 @@ pub async fn refresh(
     let now = unix_now();
     let mut tx = ctx.store.begin_write().await?;
     let outcome = rotate(ctx, &mut tx, client, &request, now).await;
-    finish(tx, outcome, &client.id, now).await
+    finish(tx, outcome, client.id.as_str(), now).await
 }
 
 async fn rotate(
@@ -173,8 +173,8 @@ fn narrowed_scope(
 fn holder(record: &RefreshRecord) -> GrantHolder<'_> {
     GrantHolder {
         grant_id: &record.grant_id,
-        user_id: &record.user_id,
-        client_id: &record.client_id,
+        user_id: record.user_id.as_str(),
+        client_id: record.client_id.as_str(),
     }
 }
 
