@@ -82,24 +82,21 @@ impl DatabaseArgs {
             .unwrap_or_else(|| "sqlite://portcullis.db".to_owned())
     }
 
-    /// Opens the database, creating and migrating it when missing: for `serve` and `migrate`.
+    /// Opens the database, creating it when missing: for `serve` and `migrate`.
     async fn open_or_create(&self) -> anyhow::Result<Store> {
-        let url = self.url();
-        let store = Store::connect(&url)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        store
-            .migrate()
-            .await
-            .context("cannot migrate the database")?;
-        Ok(store)
+        self.open(true).await
     }
 
     /// Opens an existing database, migrating it: an admin command run in the wrong directory
     /// must not make an empty database of its own and print credentials no server knows.
     async fn open_existing(&self) -> anyhow::Result<Store> {
+        self.open(false).await
+    }
+
+    /// Opens the database and applies pending migrations.
+    async fn open(&self, create_if_missing: bool) -> anyhow::Result<Store> {
         let url = self.url();
-        if let Some(path) = crate::store::sqlite_path(&url)
+        if let Some(path) = crate::store::sqlite_path(&url).filter(|_| !create_if_missing)
             && !path.exists()
         {
             let shown = std::path::absolute(&path).unwrap_or(path);
@@ -111,9 +108,13 @@ impl DatabaseArgs {
                 shown.display()
             );
         }
-        let store = Store::connect_existing(&url)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let opened = if create_if_missing {
+            Store::connect(&url).await
+        } else {
+            Store::connect_existing(&url).await
+        };
+        let store =
+            opened.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         store
             .migrate()
             .await
