@@ -4,20 +4,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// What is logged when neither PORTCULLIS_LOG nor RUST_LOG is set.
-const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
-
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = portcullis::cli::Cli::parse();
+    // What is logged when neither PORTCULLIS_LOG nor RUST_LOG is set: a server tells what it
+    // does; a command prints its result, and logs only what went wrong.
+    let default_filter = match cli.command {
+        portcullis::cli::Command::Serve(_) => "info,sqlx=warn",
+        _ => "warn",
+    };
     // PORTCULLIS_LOG, else RUST_LOG, the variable Rust programs usually read.
     let chosen = ["PORTCULLIS_LOG", "RUST_LOG"]
         .into_iter()
         .find_map(|name| Some((name, std::env::var(name).ok()?)));
     let (filter, invalid) = match chosen {
-        None => (EnvFilter::new(DEFAULT_LOG_FILTER), None),
+        None => (EnvFilter::new(default_filter), None),
         Some((name, directives)) => match EnvFilter::try_new(&directives) {
             Ok(filter) => (filter, None),
-            Err(e) => (EnvFilter::new(DEFAULT_LOG_FILTER), Some((name, e))),
+            Err(e) => (EnvFilter::new(default_filter), Some((name, e))),
         },
     };
     tracing_subscriber::fmt()
@@ -26,7 +30,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Some((name, error)) = invalid {
-        tracing::warn!("{name} is not a valid log filter ({error}); logging {DEFAULT_LOG_FILTER}");
+        tracing::warn!("{name} is not a valid log filter ({error}); logging {default_filter}");
     }
-    portcullis::cli::run(portcullis::cli::Cli::parse()).await
+    portcullis::cli::run(cli).await
 }

@@ -55,26 +55,16 @@ enum ApiKeysCommand {
         #[arg(long, env = "PORTCULLIS_API_KEY_PREFIX", default_value = crate::api_keys::DEFAULT_PREFIX,
               value_parser = crate::config::parse_api_key_prefix)]
         api_key_prefix: String,
-        /// Print JSON: {"id": "...", "key": "...", …}.
-        #[arg(long)]
-        json: bool,
     },
     /// List keys (never their secrets).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List {},
     /// Show a key (never its secret).
-    Show {
-        id: ApiKeyId,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { id: ApiKeyId },
     /// Revoke a key by id; it is refused from the next request on.
     Revoke { id: ApiKeyId },
 }
 
-pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
+pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
     let store = args.database.open_existing().await?;
     with_store(store, async |store| match args.command {
         ApiKeysCommand::Create {
@@ -89,7 +79,6 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
             expires_in,
             test,
             api_key_prefix,
-            json,
         } => {
             let (kind, owner) = match (user, org) {
                 (Some(username), _) => {
@@ -129,7 +118,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ApiKeysCommand::List { json } => {
+        ApiKeysCommand::List {} => {
             let all = super::list_all(
                 async |after, limit| Ok(api_keys::list_api_keys(store, after, limit).await?),
                 |k: &ApiKey| k.id.to_string(),
@@ -154,7 +143,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
             .print(&all, json);
             Ok(())
         }
-        ApiKeysCommand::Show { id, json } => {
+        ApiKeysCommand::Show { id } => {
             let key = api_keys::find_api_key(store, &id).await?;
             if json {
                 output::json(&json!(key));
@@ -182,7 +171,7 @@ pub async fn run(args: ApiKeysArgs) -> anyhow::Result<()> {
         }
         ApiKeysCommand::Revoke { id } => {
             api_keys::revoke_api_key(store, &id).await?;
-            println!("revoked {id}");
+            output::done(json, &format!("revoked {id}"), json!({ "revoked": id }));
             Ok(())
         }
     })

@@ -30,21 +30,11 @@ enum ClientsCommand {
         secret_post: bool,
         #[command(flatten)]
         settings: ClientSettings,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// List clients (never their secrets).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List {},
     /// Show a client's metadata.
-    Show {
-        client_id: ClientId,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { client_id: ClientId },
     /// Change a client: the options given replace what it has, the others stay.
     Update {
         client_id: ClientId,
@@ -59,17 +49,11 @@ enum ClientsCommand {
         /// No longer a resource server (undoes --resource-server).
         #[arg(long, conflicts_with = "resource_server")]
         not_resource_server: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Delete a client: its tokens stop working at once.
     Delete { client_id: ClientId },
     /// Give a confidential client a new secret, printed once; the old one stops working at once.
-    RotateSecret {
-        client_id: ClientId,
-        #[arg(long)]
-        json: bool,
-    },
+    RotateSecret { client_id: ClientId },
 }
 
 /// What `create` sets and `update` replaces.
@@ -95,7 +79,7 @@ struct ClientSettings {
     resource_server: bool,
 }
 
-pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
+pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
     let store = args.database.open_existing().await?;
     with_store(store, async |store| match args.command {
         ClientsCommand::Create {
@@ -103,7 +87,6 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
             public,
             secret_post,
             settings,
-            json,
         } => {
             let method = if public {
                 "none"
@@ -140,7 +123,7 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClientsCommand::List { json } => {
+        ClientsCommand::List {} => {
             let all = super::list_all(
                 async |after, limit| Ok(clients::list_clients(store, after, limit).await?),
                 |c: &Client| c.id.to_string(),
@@ -170,7 +153,7 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
             .print(&all, json);
             Ok(())
         }
-        ClientsCommand::Show { client_id, json } => {
+        ClientsCommand::Show { client_id } => {
             let client = clients::find_client(store, &client_id).await?;
             print_client(&client, json);
             Ok(())
@@ -181,7 +164,6 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
             settings,
             ask_consent,
             not_resource_server,
-            json,
         } => {
             let list = |items: Vec<String>| (!items.is_empty()).then_some(items);
             let flag = |set: bool, unset: bool| {
@@ -210,10 +192,11 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
         }
         ClientsCommand::Delete { client_id } => {
             clients::delete_client(store, &client_id).await?;
-            println!("deleted client {client_id}");
+            let sentence = format!("deleted client {client_id}");
+            output::done(json, &sentence, json!({ "deleted": client_id }));
             Ok(())
         }
-        ClientsCommand::RotateSecret { client_id, json } => {
+        ClientsCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_client_secret(store, &client_id).await?;
             if json {
                 output::json(&json!({ "client_id": client_id, "client_secret": secret.expose() }));

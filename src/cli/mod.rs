@@ -30,6 +30,9 @@ use crate::store::{Store, redact_url};
                   e.g. PORTCULLIS_DATABASE_URL."
 )]
 pub struct Cli {
+    /// Print JSON, for scripts, instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -145,18 +148,23 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Migrate(database) => {
             database.open_or_create().await?.close().await;
-            println!("migrations applied");
+            output::done(
+                json,
+                "migrations applied",
+                serde_json::json!({ "migrated": true }),
+            );
             Ok(())
         }
-        Command::Clients(args) => clients::run(args).await,
-        Command::Users(args) => users::run(args).await,
-        Command::Orgs(args) => orgs::run(args).await,
-        Command::ApiKeys(args) => api_keys::run(args).await,
-        Command::SigningKeys(args) => signing_keys::run(args),
+        Command::Clients(args) => clients::run(args, json).await,
+        Command::Users(args) => users::run(args, json).await,
+        Command::Orgs(args) => orgs::run(args, json).await,
+        Command::ApiKeys(args) => api_keys::run(args, json).await,
+        Command::SigningKeys(args) => signing_keys::run(args, json),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "portcullis", &mut script);

@@ -23,20 +23,11 @@ enum OrgsCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        json: bool,
     },
     /// List organizations.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List {},
     /// Show an organization and its members.
-    Show {
-        id: OrgId,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { id: OrgId },
     /// Delete an organization; its API keys go with it.
     Delete { id: OrgId },
     /// Add a member (or change their role).
@@ -51,10 +42,10 @@ enum OrgsCommand {
     RemoveMember { org_id: OrgId, username: String },
 }
 
-pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
+pub async fn run(args: OrgsArgs, json: bool) -> anyhow::Result<()> {
     let store = args.database.open_existing().await?;
     with_store(store, async |store| match args.command {
-        OrgsCommand::Create { name, json } => {
+        OrgsCommand::Create { name } => {
             let org = organizations::create_organization(store, &name).await?;
             if json {
                 output::json(&json!(org));
@@ -63,7 +54,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        OrgsCommand::List { json } => {
+        OrgsCommand::List {} => {
             let all = super::list_all(
                 async |after, limit| {
                     Ok(organizations::list_organizations(store, after, limit).await?)
@@ -87,7 +78,7 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
             .print(&all, json);
             Ok(())
         }
-        OrgsCommand::Show { id, json } => {
+        OrgsCommand::Show { id } => {
             let (org, members) = organizations::find_organization(store, &id).await?;
             if json {
                 let mut out = json!(org);
@@ -116,7 +107,8 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
         }
         OrgsCommand::Delete { id } => {
             organizations::delete_organization(store, &id).await?;
-            println!("deleted organization {id}");
+            let sentence = format!("deleted organization {id}");
+            output::done(json, &sentence, json!({ "deleted": id }));
             Ok(())
         }
         OrgsCommand::AddMember {
@@ -127,13 +119,20 @@ pub async fn run(args: OrgsArgs) -> anyhow::Result<()> {
             let role = parse_role(&role)?;
             let user = find_user_by_username(store, &username).await?;
             organizations::add_member(store, &org_id, &user.id, role).await?;
-            println!("{username} is now {} of {org_id}", role.as_str());
+            let sentence = format!("{username} is now {} of {org_id}", role.as_str());
+            let member = json!({ "org_id": org_id, "user_id": user.id, "role": role });
+            output::done(json, &sentence, member);
             Ok(())
         }
         OrgsCommand::RemoveMember { org_id, username } => {
             let user = find_user_by_username(store, &username).await?;
             organizations::remove_member(store, &org_id, &user.id).await?;
-            println!("removed {username} from {org_id}");
+            let sentence = format!("removed {username} from {org_id}");
+            output::done(
+                json,
+                &sentence,
+                json!({ "org_id": org_id, "removed": user.id }),
+            );
             Ok(())
         }
     })

@@ -83,3 +83,13 @@ pub fn fields(pairs: &[(&str, String)]) {
         println!("{:<width$} {value}", format!("{label}:"), width = width);
     }
 }
+
+/// What a command that changes something says it did: a sentence for people, `value` for
+/// scripts.
+pub fn done(as_json: bool, sentence: &str, value: Value) {
+    if as_json {
+        json(&value);
+    } else {
+        println!("{sentence}");
+    }
+}

@@ -19,20 +19,15 @@ pub struct SigningKeysArgs {
 #[derive(Subcommand)]
 enum SigningKeysCommand {
     /// List the keys and their states.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List {},
     /// Create a new key, published at once, signing after the JWKS max-age (or --now).
     Rotate {
         #[arg(long)]
         now: bool,
-        #[arg(long)]
-        json: bool,
     },
 }
 
-pub fn run(args: SigningKeysArgs) -> anyhow::Result<()> {
+pub fn run(args: SigningKeysArgs, json: bool) -> anyhow::Result<()> {
     if !args.keys.keys_dir.is_dir() {
         anyhow::bail!(
             "no signing keys at {}: run this where `portcullis serve` runs, or point at the \
@@ -44,7 +39,7 @@ pub fn run(args: SigningKeysArgs) -> anyhow::Result<()> {
     }
     let keys = open_keys(&args.keys)?;
     match args.command {
-        SigningKeysCommand::List { json } => {
+        SigningKeysCommand::List {} => {
             let statuses = keys.statuses();
             if json {
                 output::json(&json!({ "keys": statuses }));
@@ -67,7 +62,7 @@ pub fn run(args: SigningKeysArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        SigningKeysCommand::Rotate { now, json } => {
+        SigningKeysCommand::Rotate { now } => {
             let delay = if now { 0 } else { args.keys.jwks_max_age_secs };
             let kid = keys
                 .rotate(delay)

@@ -26,20 +26,11 @@ enum UsersCommand {
         /// Read the password from standard input, so it never appears in a process list.
         #[arg(long, required = true)]
         password_stdin: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// List users.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List {},
     /// Show a user.
-    Show {
-        username: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { username: String },
     /// Disable a user: they can no longer sign in, and their sessions and tokens end.
     Disable { username: String },
     /// Let a disabled user sign in again (their old sessions and tokens stay ended).
@@ -56,14 +47,13 @@ enum UsersCommand {
     Delete { username: String },
 }
 
-pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
+pub async fn run(args: UsersArgs, json: bool) -> anyhow::Result<()> {
     let store = args.database.open_existing().await?;
     with_store(store, async |store| match args.command {
         UsersCommand::Create {
             username,
             email,
             password_stdin: _,
-            json,
         } => {
             let password = read_password_line()?;
             let new = NewUser {
@@ -79,7 +69,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UsersCommand::List { json } => {
+        UsersCommand::List {} => {
             let all = super::list_all(
                 async |after, limit| Ok(users::list_users(store, after, limit).await?),
                 |u: &User| u.id.to_string(),
@@ -103,7 +93,7 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
             .print(&all, json);
             Ok(())
         }
-        UsersCommand::Show { username, json } => {
+        UsersCommand::Show { username } => {
             let user = users::find_user_by_username(store, &username).await?;
             if json {
                 output::json(&json!(user));
@@ -129,8 +119,11 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             )
-            .await?;
-            println!("disabled {username}: their sessions and tokens have ended");
+            .await
+            .map(|user| {
+                let sentence = format!("disabled {username}: their sessions and tokens have ended");
+                output::done(json, &sentence, json!(user));
+            })?;
             Ok(())
         }
         UsersCommand::Enable { username } => {
@@ -142,8 +135,8 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             )
-            .await?;
-            println!("enabled {username}");
+            .await
+            .map(|user| output::done(json, &format!("enabled {username}"), json!(user)))?;
             Ok(())
         }
         UsersCommand::SetPassword { username, .. } => {
@@ -152,14 +145,17 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
                 password: Some(password),
                 ..Default::default()
             };
-            change(store, &username, new).await?;
-            println!("set a new password for {username}: their sessions and tokens have ended");
+            let user = change(store, &username, new).await?;
+            let sentence =
+                format!("set a new password for {username}: their sessions and tokens have ended");
+            output::done(json, &sentence, json!(user));
             Ok(())
         }
         UsersCommand::Delete { username } => {
             let user = users::find_user_by_username(store, &username).await?;
             users::delete_user(store, &user.id).await?;
-            println!("deleted {username}");
+            let sentence = format!("deleted {username}");
+            output::done(json, &sentence, json!({ "deleted": user.id }));
             Ok(())
         }
     })

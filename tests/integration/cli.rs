@@ -371,7 +371,12 @@ async fn cli_manages_clients(backend: Backend) {
     assert_eq!(env.token(Some(&client), &grant).await.status(), 401);
     assert_eq!(env.token(Some(&renewed), &grant).await.status(), 200);
 
-    assert!(text(&run(&["clients", "delete", &client.id])).contains("deleted"));
+    let deleted = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["--json", "clients", "delete", &client.id],
+    );
+    assert_eq!(deleted["deleted"], client.id.as_str());
     assert_eq!(env.token(Some(&renewed), &grant).await.status(), 401);
     assert!(stderr(&run(&["clients", "show", &client.id])).contains("no client"));
     assert!(stderr(&run(&["clients", "delete", &client.id])).contains("no client"));
@@ -437,7 +442,13 @@ async fn cli_manages_users(backend: Backend) {
     );
     assert!(stderr(&too_short).contains("at least"));
 
-    text(&run(&["users", "disable", "alice"]));
+    // --json on any command: what changed, for scripts.
+    let disabled = cli_json(
+        &env.db,
+        &env.keys_dir,
+        &["users", "disable", "alice", "--json"],
+    );
+    assert!(disabled["disabled_at"].is_i64(), "{disabled}");
     assert!(text(&run(&["users", "show", "alice"])).contains("disabled"));
     assert!(!signs_in(&env, "alice", new_password).await);
     text(&run(&["users", "enable", "alice"]));
