@@ -400,8 +400,8 @@ impl KeyStore {
     }
 
     /// Rescans the directory every [`RELOAD_INTERVAL`] so that keys made by the CLI or another
-    /// replica are published and used without a restart.
-    pub fn spawn_reloader(self: Arc<Self>) {
+    /// replica are published and used without a restart, until the returned task is aborted.
+    pub fn spawn_reloader(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(RELOAD_INTERVAL);
             loop {
@@ -412,7 +412,7 @@ impl KeyStore {
                     tracing::warn!(error = %e, "could not rescan the keys directory");
                 }
             }
-        });
+        })
     }
 }
 
