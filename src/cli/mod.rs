@@ -8,7 +8,7 @@ mod api_keys;
 mod clients;
 mod orgs;
 mod output;
-mod serve;
+pub mod serve;
 mod signing_keys;
 mod users;
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{DatabaseArgs, open_keys};
+use crate::App;
 use crate::config::{
     self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, SignInSettings,
     SigningKeySettings, TokenSettings,
@@ -56,7 +57,16 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Serves until SIGTERM or SIGINT, then finishes the requests in flight within the shutdown
+/// grace period.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    build(args).await?.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Opens (or creates) the database and the signing keys, binds, and works out the issuer: the
+/// server `portcullis serve` runs, and the one the integration tests run in-process.
+pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
     let store = args.database.open_or_create().await?;
     let keys = open_keys(&args.keys)?;
     keys.ensure_key().context("cannot create a signing key")?;
@@ -82,6 +92,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http: args.http,
         maintenance: args.maintenance,
     };
-    crate::serve(listener, config, store, Arc::new(keys)).await?;
-    Ok(())
+    Ok(App::build(listener, config, store, Arc::new(keys))?)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("stopping: no new connections, finishing requests in flight");
 }

@@ -393,9 +393,10 @@ impl KeyStore {
         Some(claims)
     }
 
-    /// Rescans the directory every [`SIGNING_KEY_RELOAD_INTERVAL_SECS`] so that keys made by the CLI or another
-    /// replica are published and used without a restart.
-    pub fn spawn_reloader(self: Arc<Self>) {
+    /// Rescans the directory every [`SIGNING_KEY_RELOAD_INTERVAL_SECS`] so that keys made by
+    /// the CLI or another replica are published and used without a restart, until the
+    /// returned task is aborted.
+    pub fn spawn_reloader(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick =
                 tokio::time::interval(Duration::from_secs(SIGNING_KEY_RELOAD_INTERVAL_SECS));
@@ -407,7 +408,7 @@ impl KeyStore {
                     tracing::warn!(error = %e, "could not rescan the keys directory");
                 }
             }
-        });
+        })
     }
 }
 

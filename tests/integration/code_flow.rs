@@ -1,7 +1,8 @@
 //! The authorization-code flow with PKCE, refresh-token rotation and reuse detection.
 
+use portcullis::config::CODE_TTL_SECS;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::flow::{PASSWORD, REDIRECT_URI, browser, error, location_param, tokens};
 use crate::common::{Backend, Client, TestEnv, verify_access_token};
@@ -237,14 +238,9 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
         (400, "invalid_grant".into())
     );
 
-    // An expired code (made so in the database: codes live 60 seconds).
+    // An expired code: codes live 60 seconds.
     let (code, verifier) = env.authorization_code(&client, "dave", "read").await;
-    let pool = env.db.pool().await;
-    sqlx::query("UPDATE authorization_codes SET expires_at = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    env.advance_clock(CODE_TTL_SECS);
     assert_eq!(
         error(env.redeem(&client, &code, &verifier).await).await,
         (400, "invalid_grant".into())
@@ -434,25 +430,38 @@ async fn consent_is_remembered_and_first_party_skips_it(backend: Backend) {
 }
 
 async fn refresh_tokens_expire_when_idle_and_at_the_family_end(backend: Backend) {
-    let env = TestEnv::start(backend).await;
+    let lifetimes = [
+        "--refresh-token-idle-secs",
+        "100",
+        "--refresh-token-absolute-secs",
+        "150",
+    ];
+    let env = TestEnv::start_with(backend, &lifetimes).await;
     env.create_user("wendy").await;
     let client = env.spa_client().await;
-    let pool = env.db.pool().await;
-    for sql in [
-        "UPDATE refresh_tokens SET idle_expires_at = 1",
-        "UPDATE grants SET expires_at = 1",
-    ] {
-        let (code, verifier) = env.authorization_code(&client, "wendy", "read").await;
-        let first = tokens(env.redeem(&client, &code, &verifier).await).await;
-        sqlx::query(sql).execute(&pool).await.unwrap();
-        let refresh = first["refresh_token"].as_str().unwrap();
-        assert_eq!(
-            error(env.refresh(&client, refresh, None).await).await,
-            (400, "invalid_grant".into()),
-            "{sql}"
-        );
-    }
-    pool.close().await;
+    let refresh_token_of = |body: &Value| body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Unused for its idle lifetime: expired.
+    let (code, verifier) = env.authorization_code(&client, "wendy", "read").await;
+    let idle = refresh_token_of(&tokens(env.redeem(&client, &code, &verifier).await).await);
+    env.advance_clock(100);
+    assert_eq!(
+        error(env.refresh(&client, &idle, None).await).await,
+        (400, "invalid_grant".into()),
+        "idle"
+    );
+
+    // Used within its idle lifetime, the family still ends at its absolute end.
+    let (code, verifier) = env.authorization_code(&client, "wendy", "read").await;
+    let first = refresh_token_of(&tokens(env.redeem(&client, &code, &verifier).await).await);
+    env.advance_clock(90);
+    let second = refresh_token_of(&tokens(env.refresh(&client, &first, None).await).await);
+    env.advance_clock(60);
+    assert_eq!(
+        error(env.refresh(&client, &second, None).await).await,
+        (400, "invalid_grant".into()),
+        "the family's end"
+    );
 }
 
 /// An empty or blank scope is no reason to skip consent: the client still learns who the

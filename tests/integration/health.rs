@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::proxy::Proxy;
-use crate::common::{Backend, Server, TestDb, TestEnv};
+use crate::common::{Backend, Server, TestDb, TestEnv, keys_dir_with_signing_key};
 use crate::on_both_databases;
 
 on_both_databases!(probes_answer_without_credentials);
@@ -33,8 +33,8 @@ async fn probes_answer_without_credentials(backend: Backend) {
 async fn readyz_is_unavailable_while_postgres_is_cut_and_ready_after() {
     let db = TestDb::new(Backend::Postgres).await;
     let (mut proxy, proxied) = Proxy::in_front_of(&db).await;
-    let keys = tempfile::tempdir().unwrap();
-    let server = Server::start(&proxied, keys.path(), &[]);
+    let keys = keys_dir_with_signing_key();
+    let server = Server::start_process(&proxied, keys.path(), &[]);
     let http = reqwest::Client::new();
     assert_eq!(probe(&http, &server, "/readyz").await.0, 200);
 

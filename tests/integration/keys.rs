@@ -25,15 +25,16 @@ async fn access_token(env: &TestEnv, client: &crate::common::Client) -> String {
     body["access_token"].as_str().expect("a token").to_owned()
 }
 
+/// Processes: a restart is a new process, and the old one exits 0 on SIGTERM.
 async fn restart_keeps_keys_and_clients(backend: Backend) {
     // A fixed issuer: the restarted server listens on another port but is the same issuer.
     const ISSUER: [&str; 2] = ["--issuer", "https://auth.example.test"];
-    let mut env = TestEnv::start_with(backend, &ISSUER).await;
+    let mut env = TestEnv::start_process_with(backend, &ISSUER).await;
     let client = env.service_client().await;
     let token = access_token(&env, &client).await;
     let jwks_before = env.jwks().await;
 
-    let restarted = Server::start(&env.db, &env.keys_dir, &ISSUER);
+    let restarted = Server::start_process(&env.db, &env.keys_dir, &ISSUER);
     let old = std::mem::replace(&mut env.server, restarted);
     let status = old.stop();
     assert!(

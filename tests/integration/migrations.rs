@@ -145,7 +145,7 @@ async fn an_upgrade_keeps_the_previous_versions_data(backend: Backend) {
 
     // And what was there works: the client's secret, the API key, the refresh token and the
     // password.
-    let env = TestEnv::start_on(db, &[]);
+    let env = TestEnv::start_on(db, &[]).await;
     let backend_client = Client {
         id: "oldbackend".into(),
         secret: client_secret.into(),

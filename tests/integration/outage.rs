@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::proxy::Proxy;
-use crate::common::{Backend, Client, Server, TestDb, TestEnv, cli_json};
+use crate::common::{
+    Backend, Client, Server, TestDb, TestEnv, cli_json, keys_dir_with_signing_key,
+};
 
 // Multi-threaded: the proxy must keep forwarding while the harness blocks on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,8 +16,8 @@ async fn postgres_outage_is_temporarily_unavailable_then_recovers() {
     let db = TestDb::new(Backend::Postgres).await;
     let (mut proxy, proxied) = Proxy::in_front_of(&db).await;
 
-    let keys = tempfile::tempdir().unwrap();
-    let server = Server::start(&proxied, keys.path(), &[]);
+    let keys = keys_dir_with_signing_key();
+    let server = Server::start_process(&proxied, keys.path(), &[]);
     let created = cli_json(
         &db,
         keys.path(),

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::proxy::Proxy;
-use crate::common::{Backend, Server, TestDb, TestEnv, cli, cli_json, introspect_at};
+use crate::common::{
+    Backend, Server, TestDb, TestEnv, cli, cli_json, introspect_at, keys_dir_with_signing_key,
+};
 
 const LIVE_LEASES: &str = "SELECT COUNT(*) FROM credential_watchers \
      WHERE lease_expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
@@ -39,8 +41,8 @@ impl BehindProxy {
     async fn start() -> Self {
         let db = TestDb::new(Backend::Postgres).await;
         let (proxy, proxied) = Proxy::in_front_of(&db).await;
-        let keys = tempfile::tempdir().unwrap();
-        let server = Server::start(&proxied, keys.path(), &[]);
+        let keys = keys_dir_with_signing_key();
+        let server = Server::start_process(&proxied, keys.path(), &[]);
         let admin = cli_json(
             &db,
             keys.path(),

@@ -278,9 +278,10 @@ async fn parts(response: reqwest::Response) -> (u16, String, String) {
     (status, head, response.text().await.unwrap())
 }
 
+/// A process: SIGTERM, and the exit status.
 #[tokio::test]
 async fn sigterm_finishes_requests_in_flight_then_cuts_the_rest_and_exits_0() {
-    let env = TestEnv::start_with(
+    let env = TestEnv::start_process_with(
         Backend::Sqlite,
         &[
             "--shutdown-grace-secs",

@@ -59,7 +59,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
         return;
     };
     let url = format!("sqlite://{}", disk.path().join("portcullis.db").display());
-    let env = TestEnv::start_on(TestDb::existing(url), &[]);
+    let env = TestEnv::start_on(TestDb::existing(url), &[]).await;
     let (spa, refresh_token) = env.first_refresh_token("vera").await;
     let created: Value = env
         .create_api_key(json!({"name": "doomed", "scope": "read"}))
@@ -151,10 +151,11 @@ async fn sqlite_on_a_full_disk_refuses_writes_cleanly_and_recovers() {
 }
 
 /// Another process holding SQLite's write lock past the busy timeout (5 s) makes writes 503s,
-/// not 500s; once it lets go, the same request succeeds, nothing used up.
+/// not 500s; once it lets go, the same request succeeds, nothing used up. The server is a
+/// process, so that the lock is held by another one (this test's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_by_another_process_is_temporarily_unavailable() {
-    let env = TestEnv::start(crate::common::Backend::Sqlite).await;
+    let env = TestEnv::start_process_with(crate::common::Backend::Sqlite, &[]).await;
     let (spa, refresh_token) = env.first_refresh_token("walt").await;
 
     let path = env.db.url.trim_start_matches("sqlite://").to_owned();

@@ -1,19 +1,30 @@
-//! Test harness: a real `portcullis` process on a random port, on a fresh SQLite file or a
-//! fresh PostgreSQL database, driven over HTTP like any client would.
+//! Test harness: a real server on a random port, on a fresh SQLite file or a fresh PostgreSQL
+//! database, driven over HTTP like any client would. The server is built in the test process
+//! (`in_process`), as `portcullis serve` builds it; a test of what only a process has
+//! (signals, exit status, its environment, several processes on one database) starts
+//! `portcullis serve` as a child process instead.
 
 #![allow(dead_code)]
 
 pub mod flow;
+mod in_process;
 pub mod proxy;
 pub mod webdriver;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis::admin::Actor;
+use portcullis::admin::api_keys::{Expiry, KeyRequest, create_api_key};
+use portcullis::api_keys::{ApiKeyKind, DEFAULT_PREFIX, KeyEnv, KeyOwner};
+use portcullis::clock::ClockOffset;
+use portcullis::keys::KeyStore;
+use portcullis::store::Store;
 use serde_json::{Value, json};
 use sqlx::any::AnyPoolOptions;
 
@@ -117,6 +128,93 @@ async fn postgres_admin_exec(sql: &str) {
     pool.close().await;
 }
 
+/// How many empty PostgreSQL databases wait, made ahead, for the tests that will need them.
+const SPARE_DATABASES: usize = 2;
+
+/// A new, empty PostgreSQL database, made ahead of need on a thread of its own: CREATE
+/// DATABASE takes about 0.2 s, which each PostgreSQL test used to wait for.
+///
+/// The spares left when the tests end are dropped by the next run. Their names carry this
+/// run's id (`pc_spare_<run>_…`), which the thread making them also gives its connection as
+/// `application_name` for as long as the run lasts: a spare whose run has no session left on
+/// the server is a leftover, whichever machine or process made it.
+fn spare_postgres_database() -> String {
+    static SPARES: OnceLock<Mutex<mpsc::Receiver<Result<String, String>>>> = OnceLock::new();
+    let spares = SPARES.get_or_init(|| {
+        let (made, spares) = mpsc::sync_channel(SPARE_DATABASES);
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(make_spare_databases(made))
+        });
+        Mutex::new(spares)
+    });
+    let spare = spares.lock().unwrap().recv();
+    spare
+        .expect("the thread making databases runs as long as the tests")
+        .unwrap_or_else(|e| panic!("cannot create a PostgreSQL database: {e}"))
+}
+
+async fn make_spare_databases(made: mpsc::SyncSender<Result<String, String>>) {
+    let run = portcullis::secrets::random_base62(10).to_lowercase();
+    let mut url = url::Url::parse(&postgres_admin_url()).unwrap();
+    url.query_pairs_mut()
+        .append_pair("application_name", &format!("pc_spare_{run}"));
+    sqlx::any::install_default_drivers();
+    // One connection, kept for the whole run: it is what tells other runs this one is live.
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy(url.as_str())
+        .unwrap();
+    drop_leftover_spares(&pool).await;
+    loop {
+        let name = format!(
+            "pc_spare_{run}_{}",
+            portcullis::secrets::random_base62(8).to_lowercase()
+        );
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .map(|_| name)
+            .map_err(|e| e.to_string());
+        if made.send(created).is_err() {
+            return;
+        }
+    }
+}
+
+/// Drops the spares of runs that have no session on the server any more.
+async fn drop_leftover_spares(pool: &sqlx::AnyPool) {
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT application_name::text FROM pg_stat_activity \
+         WHERE application_name IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the sessions on the server");
+    let databases: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database")
+        .fetch_all(pool)
+        .await
+        .expect("the databases on the server");
+    for name in databases {
+        let Some((run, _)) = name
+            .rsplit_once('_')
+            .filter(|(run, _)| run.starts_with("pc_spare_"))
+        else {
+            continue;
+        };
+        if !live.iter().any(|session| session == run) {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(pool).await;
+        }
+    }
+}
+
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -128,11 +226,7 @@ impl TestDb {
             },
             Backend::Postgres => {
                 require_postgres().await;
-                let name = format!(
-                    "pc_test_{}",
-                    portcullis::secrets::random_base62(12).to_lowercase()
-                );
-                postgres_admin_exec(&format!("CREATE DATABASE {name}")).await;
+                let name = spare_postgres_database();
                 let mut url = url::Url::parse(&postgres_admin_url()).unwrap();
                 url.set_path(&name);
                 Self {
@@ -187,18 +281,48 @@ impl Drop for TestDb {
     }
 }
 
-/// A running `portcullis serve` process.
+/// A running server: built in this process (the default) or a `portcullis serve` process.
 pub struct Server {
-    child: Child,
+    running: Running,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     pub issuer: String,
     logs: Arc<Mutex<String>>,
 }
 
+enum Running {
+    InProcess(in_process::InProcess),
+    Process(Child),
+}
+
 impl Server {
-    /// Starts `portcullis serve` and waits until it listens.
+    /// Builds the server in this process, as `portcullis serve` would with these flags, and
+    /// starts serving; its threads read the system clock.
     pub fn start(db: &TestDb, keys_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::start_in_process(db, keys_dir, extra_args, &ClockOffset::default())
+    }
+
+    /// [`Server::start`] on `clock`, which the test may advance.
+    pub fn start_in_process(
+        db: &TestDb,
+        keys_dir: &Path,
+        extra_args: &[&str],
+        clock: &ClockOffset,
+    ) -> Server {
+        let logs = Arc::new(Mutex::new(String::new()));
+        let server = in_process::start(&db.url, keys_dir, extra_args, clock, &logs);
+        Server {
+            base: format!("http://{}", server.address),
+            issuer: server.issuer.clone(),
+            running: Running::InProcess(server),
+            logs,
+        }
+    }
+
+    /// Starts `portcullis serve` as a child process and waits until it listens: for tests of
+    /// what only a process has (signals, exit status, `kill -9`, its environment) or of
+    /// several processes at once.
+    pub fn start_process(db: &TestDb, keys_dir: &Path, extra_args: &[&str]) -> Server {
         Self::start_with_env(
             db,
             keys_dir,
@@ -207,8 +331,8 @@ impl Server {
         )
     }
 
-    /// [`Server::start`] with these environment variables set (`Some`) or removed (`None`).
-    /// The server must log at info level, which is how its address is learnt.
+    /// [`Server::start_process`] with these environment variables set (`Some`) or removed
+    /// (`None`). The server must log at info level, which is how its address is learnt.
     pub fn start_with_env(
         db: &TestDb,
         keys_dir: &Path,
@@ -257,7 +381,7 @@ impl Server {
             }
         };
         Server {
-            child,
+            running: Running::Process(child),
             base: format!("http://{addr}"),
             issuer,
             logs,
@@ -268,8 +392,20 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// What the server has logged so far, at info level.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.running, Running::InProcess(_))
+    }
+
+    fn child(&mut self) -> &mut Child {
+        match &mut self.running {
+            Running::Process(child) => child,
+            Running::InProcess(_) => not_a_process(),
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -281,15 +417,19 @@ impl Server {
 
     /// Sends SIGTERM without waiting.
     pub fn terminate(&self) {
-        let pid = self.child.id().to_string();
+        let Running::Process(child) = &self.running else {
+            not_a_process()
+        };
+        let pid = child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     }
 
     /// The exit status, once the process has exited within `limit`.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + limit;
+        let child = self.child();
         while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -303,11 +443,75 @@ impl Server {
     }
 }
 
+fn not_a_process() -> ! {
+    panic!(
+        "signals and exit statuses are a process's: start this server with Server::start_process"
+    )
+}
+
 impl Drop for Server {
+    /// A process is killed (SIGKILL); an in-process server stops as on SIGTERM.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Running::Process(child) = &mut self.running {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// An admin key made on `db` through the application layer, as `portcullis api-keys create
+/// --admin` makes one, without starting a process.
+async fn create_admin_key(db: &TestDb) -> String {
+    let store = Store::connect_existing(&db.url).await.unwrap();
+    let request = KeyRequest {
+        kind: Some(ApiKeyKind::Admin),
+        name: "test admin".into(),
+        scope: String::new(),
+        env: KeyEnv::Live,
+        metadata: json!({}),
+        owner: KeyOwner::Nobody,
+        expiry: Expiry::Never,
+        created_by: None,
+        revoke_when_creator_leaves: false,
+    };
+    let (_, secret) = create_api_key(&store, DEFAULT_PREFIX, request, &Actor::Cli)
+        .await
+        .unwrap();
+    store.close().await;
+    secret.expose().to_owned()
+}
+
+/// A new keys directory holding the signing key that every test shares: generating an RSA key
+/// costs a tenth of a second. Made once, with `KeyStore`; copied as `<kid>.pem` and
+/// `<kid>.json` with their modes (0600, the directory 0700), as `serve` would have left them.
+pub fn keys_dir_with_signing_key() -> tempfile::TempDir {
+    static SHARED: OnceLock<Vec<(std::ffi::OsString, Vec<u8>)>> = OnceLock::new();
+    let files = SHARED.get_or_init(|| {
+        let made = tempfile::tempdir().unwrap();
+        KeyStore::open(made.path(), 3600)
+            .unwrap()
+            .ensure_key()
+            .unwrap();
+        std::fs::read_dir(made.path())
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.file_name(), std::fs::read(entry.path()).unwrap())
+            })
+            .collect()
+    });
+    assert_eq!(files.len(), 2, "a key and its schedule");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.path().join(name))
+            .unwrap();
+        file.write_all(contents).unwrap();
+    }
+    dir
 }
 
 /// Runs a `portcullis` CLI command on the given database and keys directory.
@@ -338,8 +542,17 @@ pub struct TestEnv {
     pub keys_dir: PathBuf,
     pub admin_key: String,
     pub http: reqwest::Client,
+    /// The time of the in-process servers started here (not of child processes).
+    clock: ClockOffset,
     pub db: TestDb,
     _keys: tempfile::TempDir,
+}
+
+/// How a [`TestEnv`]'s server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    InProcess,
+    Process,
 }
 
 impl TestEnv {
@@ -348,63 +561,78 @@ impl TestEnv {
     }
 
     pub async fn start_with(backend: Backend, server_args: &[&str]) -> Self {
-        Self::start_on(TestDb::new(backend).await, server_args)
+        let db = TestDb::new(backend).await;
+        let url = db.url.clone();
+        Self::assemble(db, &TestDb::existing(url), server_args, Run::InProcess).await
+    }
+
+    /// [`TestEnv::start_with`], the server a child process: for tests of what only a process
+    /// has (signals, exit status, its environment), or of a process-wide limit.
+    pub async fn start_process_with(backend: Backend, server_args: &[&str]) -> Self {
+        let db = TestDb::new(backend).await;
+        let url = db.url.clone();
+        Self::assemble(db, &TestDb::existing(url), server_args, Run::Process).await
     }
 
     /// A server on `db`, which the test prepared (e.g. a SQLite file on a small disk).
-    pub fn start_on(db: TestDb, server_args: &[&str]) -> Self {
+    pub async fn start_on(db: TestDb, server_args: &[&str]) -> Self {
         let url = db.url.clone();
-        Self::assemble(db, &TestDb::existing(url), server_args)
+        Self::assemble(db, &TestDb::existing(url), server_args, Run::InProcess).await
     }
 
-    /// A server on a fresh PostgreSQL database that it reaches only through `Proxy`, which
-    /// the test can cut; `db` is the database itself, reached directly.
+    /// A server process on a fresh PostgreSQL database that it reaches only through `Proxy`,
+    /// which the test can cut; `db` is the database itself, reached directly.
     pub async fn start_behind_proxy(server_args: &[&str]) -> (Self, proxy::Proxy) {
         let db = TestDb::new(Backend::Postgres).await;
         let (proxy, proxied) = proxy::Proxy::in_front_of(&db).await;
-        (Self::assemble(db, &proxied, server_args), proxy)
+        let env = Self::assemble(db, &proxied, server_args, Run::Process).await;
+        (env, proxy)
     }
 
-    /// A server that reaches the database as `server_db` says, and an admin key made by the
-    /// CLI directly on `db`.
-    fn assemble(db: TestDb, server_db: &TestDb, server_args: &[&str]) -> Self {
-        let keys = tempfile::tempdir().unwrap();
-        let keys_dir = keys.path().join("keys");
-        let server = Server::start(server_db, &keys_dir, server_args);
-        let admin = cli_json(
-            &db,
-            &keys_dir,
-            &[
-                "api-keys",
-                "create",
-                "--name",
-                "test admin",
-                "--admin",
-                "--json",
-            ],
-        );
+    /// A server that reaches the database as `server_db` says, and an admin key made
+    /// directly on `db`, as the CLI makes one.
+    async fn assemble(db: TestDb, server_db: &TestDb, server_args: &[&str], run: Run) -> Self {
+        let keys = keys_dir_with_signing_key();
+        let keys_dir = keys.path().to_owned();
+        let clock = ClockOffset::default();
+        let server = match run {
+            Run::InProcess => Server::start_in_process(server_db, &keys_dir, server_args, &clock),
+            Run::Process => Server::start_process(server_db, &keys_dir, server_args),
+        };
         Self {
             server,
             keys_dir,
-            admin_key: admin["key"].as_str().unwrap().to_owned(),
+            admin_key: create_admin_key(&db).await,
             http: reqwest::Client::new(),
+            clock,
             db,
             _keys: keys,
         }
+    }
+
+    /// Moves the time of this environment's in-process servers `secs` forward.
+    pub fn advance_clock(&self, secs: i64) {
+        assert!(
+            self.server.is_in_process(),
+            "a child process keeps the system time"
+        );
+        self.clock.advance(secs);
     }
 
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
 
-    /// Another server process on the same database and keys directory.
+    /// Another server process on the same database and keys directory. Replicas are
+    /// processes: what they share (the database, the keys directory) is shared across
+    /// processes in production.
     pub fn start_replica(&self) -> Server {
         self.start_replica_with(&[])
     }
 
     /// Another server process on the same database and keys directory, with `server_args`.
     pub fn start_replica_with(&self, server_args: &[&str]) -> Server {
-        Server::start(&self.db, &self.keys_dir, server_args)
+        Server::start_process(&self.db, &self.keys_dir, server_args)
     }
 
     /// Creates a client through the admin API; returns its metadata with `client_secret`.

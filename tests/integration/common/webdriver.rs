@@ -309,8 +309,33 @@ impl Browser {
         let request = format!(
             "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
-        if stream.write_all(request.as_bytes()).is_ok() {
-            let _ = stream.read_to_end(&mut Vec::new());
+        if stream.write_all(request.as_bytes()).is_err() {
+            return;
+        }
+        // Until the whole response has come: chromedriver answers once Chromium has quit, but
+        // keeps the connection open (reading to its end waited out the 10 s timeout).
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !is_whole_response(&received) {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
         }
     }
+}
+
+/// Whether `received` holds a response's head and as much body as its Content-Length says.
+fn is_whole_response(received: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(received);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok());
+    // Without a length (chunked) the body ends with the connection: wait for it.
+    length.is_some_and(|length| body.len() >= length)
 }
