@@ -18,6 +18,7 @@ mod leases;
 mod observed;
 mod sqlite;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -97,6 +98,19 @@ impl Entries {
     }
 }
 
+tokio::task_local! {
+    /// The generation the request running on this task has observed, once it has.
+    static REQUEST_OBSERVATION: Cell<Option<Observed>>;
+}
+
+/// Runs `request` so that its credential lookups (a client, then an API key, when a resource
+/// server introspects a key) share one observation of the generation, made at the first of
+/// them: after the request arrived, so each still sees every change committed before it did.
+/// On SQLite that is one freshness check per request instead of one per lookup.
+pub async fn one_observation_per_request<F: Future>(request: F) -> F::Output {
+    REQUEST_OBSERVATION.scope(Cell::new(None), request).await
+}
+
 impl CredentialCache {
     /// Needs a migrated database. On PostgreSQL this starts following credential changes in
     /// a task of its own; call [`Self::stop`] on the way out.
@@ -126,8 +140,18 @@ impl CredentialCache {
     }
 
     /// The generation, as seen after this call: by a read of its own, or by this server's view
-    /// while every change waits until the server has seen it.
+    /// while every change waits until the server has seen it. Within [`one_observation_per_request`]
+    /// the request's first observation serves all its lookups.
     async fn observe(&self) -> Result<Observed, StoreError> {
+        if let Ok(Some(observed)) = REQUEST_OBSERVATION.try_with(Cell::get) {
+            return Ok(observed);
+        }
+        let observed = self.observe_now().await?;
+        let _ = REQUEST_OBSERVATION.try_with(|shared| shared.set(Some(observed)));
+        Ok(observed)
+    }
+
+    async fn observe_now(&self) -> Result<Observed, StoreError> {
         match &self.freshness {
             Freshness::ReadFile(reader) => reader.observe(),
             Freshness::Watched { watch, fence } => match watch.trusted() {

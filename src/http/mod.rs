@@ -53,10 +53,13 @@ pub fn router(state: AppState) -> Router {
     );
     let pragma_no_cache =
         SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // One credential freshness check per request, however many lookups it makes.
+    let one_observation = middleware::from_fn(one_credentials_observation);
     let token_and_revoke = Router::new()
         .route("/token", post(token::token).route_layer(pragma_no_cache))
         .route("/revoke", post(revoke::revoke))
-        .route_layer(no_store.clone());
+        .route_layer(no_store.clone())
+        .route_layer(one_observation.clone());
     let discovery = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
@@ -66,7 +69,10 @@ pub fn router(state: AppState) -> Router {
     let for_apps = token_and_revoke.merge(discovery).layer(cors);
     // Resource servers, registrars and orchestrators call these, never browsers: no CORS.
     let for_servers = Router::new()
-        .route("/introspect", post(introspect::introspect))
+        .route(
+            "/introspect",
+            post(introspect::introspect).route_layer(one_observation),
+        )
         .route("/register", post(register::register))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -112,6 +118,14 @@ pub fn router(state: AppState) -> Router {
             control_characters::refuse_in_identifiers,
         ))
         .with_state(state)
+}
+
+/// Middleware: the request's credential lookups share one observation of the generation.
+async fn one_credentials_observation(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    crate::credentials::one_observation_per_request(next.run(request)).await
 }
 
 /// Seconds a client is asked to wait before retrying after a 503: outages are noticed and
