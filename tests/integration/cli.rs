@@ -1,7 +1,6 @@
 //! The command line: the same database and keys as a running server.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -19,22 +18,7 @@ on_both_databases!(
 
 /// Runs a CLI command with `input` on its standard input.
 fn cli_with_input(env: &TestEnv, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("PORTCULLIS_DATABASE_URL", &env.db.url)
-        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    crate::common::cli_with_input(&env.db, &env.keys_dir, args, input)
 }
 
 fn text(out: &Output) -> String {

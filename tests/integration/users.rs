@@ -1,12 +1,9 @@
 //! Users through the admin API and the CLI.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{BIN, Backend, TestEnv, cli};
+use crate::common::{Backend, TestEnv, cli};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -110,8 +107,10 @@ async fn users_can_be_managed_through_the_admin_api(backend: Backend) {
 
 async fn users_can_be_managed_from_the_cli(backend: Backend) {
     let env = TestEnv::start(backend).await;
-    let mut child = Command::new(BIN)
-        .args([
+    let out = crate::common::cli_with_input(
+        &env.db,
+        &env.keys_dir,
+        &[
             "users",
             "create",
             "--username",
@@ -120,21 +119,9 @@ async fn users_can_be_managed_from_the_cli(backend: Backend) {
             "q@example.com",
             "--password-stdin",
             "--json",
-        ])
-        .env("PORTCULLIS_DATABASE_URL", &env.db.url)
-        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"quinn's password\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        "quinn's password\n",
+    );
     assert!(
         out.status.success(),
         "{}",

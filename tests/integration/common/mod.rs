@@ -524,6 +524,26 @@ pub fn cli(db: &TestDb, keys_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs a CLI command with `input` on its standard input (a password, say).
+pub fn cli_with_input(db: &TestDb, keys_dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_KEYS_DIR", keys_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Runs a CLI command that must succeed and print JSON.
 pub fn cli_json(db: &TestDb, keys_dir: &Path, args: &[&str]) -> Value {
     let out = cli(db, keys_dir, args);
