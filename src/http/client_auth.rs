@@ -2,6 +2,8 @@
 //! `/revoke`), as extractors: the form itself, and who sent it (RFC 6749 §2.3). A handler that
 //! takes one of these has a parsed form from an authenticated caller, or never runs.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
@@ -35,7 +37,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthBody {
 
 /// Who sent a `/token` request: a registered client, or an API key standing for one.
 pub enum TokenCaller {
-    Client(Client),
+    Client(Arc<Client>),
     /// RFC 6749 §2.3.1 credentials whose id is an API key (the secret is the key itself).
     ApiKey {
         key: String,
@@ -72,7 +74,7 @@ impl FromRequest<AppState> for TokenRequestFrom {
 /// A request from a registered client that proved who it is, with its form; an API key is
 /// `invalid_client` here.
 pub struct ClientRequest {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub form: OAuthForm,
 }
 
@@ -90,8 +92,13 @@ impl FromRequest<AppState> for ClientRequest {
 /// Who asks `/introspect` (RFC 7662 §2.1): an admin API key as bearer token, or a confidential
 /// client.
 pub enum Introspector {
-    Admin { form: OAuthForm },
-    Client { client: Client, form: OAuthForm },
+    Admin {
+        form: OAuthForm,
+    },
+    Client {
+        client: Arc<Client>,
+        form: OAuthForm,
+    },
 }
 
 impl FromRequest<AppState> for Introspector {
@@ -139,7 +146,7 @@ async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     match presented_credentials(headers, form)? {
         PresentedCredentials::ApiKey { used_basic, .. } => {
             Err(OAuthError::invalid_client(used_basic))
@@ -170,17 +177,18 @@ fn presented_credentials(
     })
 }
 
-/// The registered client these credentials prove, or `invalid_client`.
+/// The registered client these credentials prove, or `invalid_client`: the cached one, not a
+/// copy.
 async fn authenticate(
     state: &AppState,
     credentials: &PresentedCredentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let used_basic = credentials.used_basic();
     let Some(client) = state.credentials.client(credentials.client_id()).await? else {
         return Err(OAuthError::invalid_client(used_basic));
     };
     match credentials.authenticate(&client) {
-        Ok(()) => Ok(Client::clone(&client)),
+        Ok(()) => Ok(client),
         Err(AuthFailure::WrongMethod { registered }) => Err(OAuthError::invalid_client_because(
             used_basic,
             how_to_authenticate(registered),
