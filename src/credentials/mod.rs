@@ -163,13 +163,10 @@ impl CredentialCache {
 
     /// The registered client with this id.
     pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
-        let client_id = ClientId::from(id);
-        self.read_through(
-            |entries| &mut entries.clients,
-            id,
-            || self.store.find_client(&client_id),
-        )
-        .await
+        // The id is copied only when the cache misses and the store is asked.
+        let load = || async { self.store.find_client(&ClientId::from(id)).await };
+        self.read_through(|entries| &mut entries.clients, id, load)
+            .await
     }
 
     /// The API key with this hash, if it may be used at `now`.
