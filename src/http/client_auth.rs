@@ -1,6 +1,6 @@
 //! Request input of the endpoints clients call with a form (`/token`, `/introspect`,
-//! `/revoke`), as extractors: the form itself, and who sent it (RFC 6749 §2.3). A handler that
-//! takes one of these has a parsed form from an authenticated caller, or never runs.
+//! `/revoke`), as extractors: the form, and who sent it (RFC 6749 §2.3). A handler that takes
+//! one of these has a parsed form from an authenticated caller, or never runs.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 
 use super::AppState;
-use super::extract::{authenticate_admin, bearer_token};
+use super::extract::{authenticate_admin, bearer_token, has_media_type};
 use crate::clients::Client;
 use crate::error::OAuthError;
 use crate::oauth::client_auth::{
@@ -17,22 +17,21 @@ use crate::oauth::client_auth::{
 };
 use crate::oauth::form::OAuthForm;
 
-/// An `application/x-www-form-urlencoded` body read by OAuth's rules (RFC 6749 §3.2).
-pub struct OAuthBody(pub OAuthForm);
-
-impl<S: Send + Sync> FromRequest<S> for OAuthBody {
-    type Rejection = OAuthError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, OAuthError> {
-        require_form(request.headers())?;
-        // The body has been read whole already, within its limits (see `body`).
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
-        Ok(Self(
-            OAuthForm::parse(&body).map_err(OAuthError::invalid_request)?,
-        ))
-    }
+/// A request's headers, and its `application/x-www-form-urlencoded` body read by OAuth's
+/// rules (RFC 6749 §3.2). The headers are moved out, not copied.
+async fn headers_and_form(
+    request: Request,
+    state: &AppState,
+) -> Result<(HeaderMap, OAuthForm), OAuthError> {
+    let (mut parts, body) = request.into_parts();
+    require_form(&parts.headers)?;
+    let headers = std::mem::take(&mut parts.headers);
+    // The body has been read whole already, within its limits (see `body`).
+    let body = Bytes::from_request(Request::from_parts(parts, body), state)
+        .await
+        .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
+    let form = OAuthForm::parse(&body).map_err(OAuthError::invalid_request)?;
+    Ok((headers, form))
 }
 
 /// Who sent a `/token` request: a registered client, or an API key standing for one.
@@ -55,8 +54,7 @@ impl FromRequest<AppState> for TokenRequestFrom {
     type Rejection = OAuthError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, OAuthError> {
-        let headers = request.headers().clone();
-        let OAuthBody(form) = OAuthBody::from_request(request, state).await?;
+        let (headers, form) = headers_and_form(request, state).await?;
         // RFC 6749 §5.2: a request without a grant type is malformed before anything else.
         if form.get("grant_type").is_none() {
             return Err(OAuthError::invalid_request("grant_type is required"));
@@ -82,8 +80,7 @@ impl FromRequest<AppState> for ClientRequest {
     type Rejection = OAuthError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, OAuthError> {
-        let headers = request.headers().clone();
-        let OAuthBody(form) = OAuthBody::from_request(request, state).await?;
+        let (headers, form) = headers_and_form(request, state).await?;
         let client = authenticate_client(state, &headers, &form).await?;
         Ok(Self { client, form })
     }
@@ -105,8 +102,7 @@ impl FromRequest<AppState> for Introspector {
     type Rejection = OAuthError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, OAuthError> {
-        let headers = request.headers().clone();
-        let OAuthBody(form) = OAuthBody::from_request(request, state).await?;
+        let (headers, form) = headers_and_form(request, state).await?;
         if bearer_token(&headers).is_some() {
             authenticate_admin(state, &headers).await?;
             return Ok(Self::Admin { form });
@@ -125,15 +121,7 @@ impl FromRequest<AppState> for Introspector {
 
 /// RFC 6749 §3.2: token-endpoint bodies are application/x-www-form-urlencoded.
 fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !has_media_type(headers, "application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));

@@ -11,6 +11,16 @@ use crate::error::{AdminError, OAuthError};
 use crate::secrets::hash_secret;
 use crate::store::StoreError;
 
+/// Whether the request's body is declared as `media_type` (parameters such as `charset`
+/// aside; RFC 9110 §8.3).
+pub fn has_media_type(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// The value of an `Authorization: Bearer …` header (RFC 6750 §2.1).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -5,11 +5,11 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::extract::authenticate_key_of;
+use super::extract::{authenticate_key_of, has_media_type};
 use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
 use crate::clients::{ClientMetadata, MetadataError};
@@ -28,13 +28,8 @@ pub async fn register(
     )
     .await?;
 
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     // RFC 9110 §15.5.16: a body of another type is 415, as on the admin API.
-    if !is_json {
+    if !has_media_type(&headers, "application/json") {
         return Ok(oauth_error_with_status(
             OAuthError::invalid_request("the body must be application/json"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
