@@ -60,10 +60,7 @@ pub async fn list_users(
 }
 
 pub async fn find_user(store: &Store, id: &UserId) -> Result<User, Error> {
-    store
-        .find_user(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user \"{id}\"")))
+    store.find_user(id).await?.ok_or_else(|| no_user(id))
 }
 
 pub async fn find_user_by_username(store: &Store, username: &str) -> Result<User, Error> {
@@ -96,7 +93,7 @@ pub async fn update_user(store: &Store, id: &UserId, change: UserChange) -> Resu
         .update_user(&user, new_password_hash.as_deref())
         .await?
     {
-        return Err(Error::NotFound(format!("no user \"{id}\"")));
+        return Err(no_user(id));
     }
     tracing::info!(user_id = %id, "updated a user");
     Ok(user)
@@ -105,10 +102,14 @@ pub async fn update_user(store: &Store, id: &UserId, change: UserChange) -> Resu
 /// Deletes the user with their sessions, grants, consents, memberships and personal keys.
 pub async fn delete_user(store: &Store, id: &UserId) -> Result<(), Error> {
     if !store.delete_user(id).await? {
-        return Err(Error::NotFound(format!("no user \"{id}\"")));
+        return Err(no_user(id));
     }
     tracing::info!(user_id = %id, "deleted a user");
     Ok(())
+}
+
+fn no_user(id: &UserId) -> Error {
+    Error::NotFound(format!("no user \"{id}\""))
 }
 
 /// Trimmed, empty as none, and plausible.
