@@ -101,6 +101,8 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The rate-limit plan it is held to; None for the servers' default.
+    pub rate_limit_plan: Option<crate::rate_limit::plan::PlanName>,
 }
 
 /// Who a key acts for: a user (personal), an organization, or no one (service, admin).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::credentials::CredentialCache;
 use crate::keys::KeyStore;
+use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 
 pub struct AppContext {
@@ -15,6 +16,8 @@ pub struct AppContext {
     /// but cheaper to ask.
     pub credentials: CredentialCache,
     pub keys: Arc<KeyStore>,
+    /// Counts requests of keys and clients against their rate-limit plans.
+    pub rate_limiter: RateLimiter,
 }
 
 /// Why the server cannot issue tokens right now.

@@ -5,6 +5,7 @@ use url::Url;
 
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::scope::Scope;
+use crate::rate_limit::plan::PlanName;
 use crate::secrets::{SECRET_CHARS, Secret, random_base62};
 
 /// RFC 7591 §2: how a client authenticates at the token endpoint.
@@ -59,6 +60,8 @@ pub struct Client {
     pub resource_server: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The rate-limit plan its token requests are held to; None for the servers' default.
+    pub rate_limit_plan: Option<PlanName>,
 }
 
 impl Client {
@@ -97,6 +100,7 @@ impl Client {
             "resources": self.resources,
             "skip_consent": self.skip_consent,
             "resource_server": self.resource_server,
+            "rate_limit_plan": self.rate_limit_plan,
             "client_id_issued_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -118,6 +122,19 @@ pub struct ClientMetadata {
     pub skip_consent: Option<bool>,
     /// Portcullis extension: a resource server, which may introspect other clients' tokens.
     pub resource_server: Option<bool>,
+    /// Portcullis extension: the rate-limit plan its token requests are held to. `null`
+    /// (in an update) returns it to the servers' default.
+    #[serde(default, deserialize_with = "present_even_if_null")]
+    pub rate_limit_plan: Option<Option<String>>,
+}
+
+/// Tells a field given as `null` (Some(None)) from one not given at all (None).
+pub fn present_even_if_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Metadata that passed every rule.
@@ -131,6 +148,7 @@ pub struct ValidMetadata {
     pub resources: Vec<String>,
     pub skip_consent: bool,
     pub resource_server: bool,
+    pub rate_limit_plan: Option<PlanName>,
 }
 
 /// Why metadata was refused; the two kinds are RFC 7591 §3.2.2's error codes.
@@ -249,6 +267,12 @@ impl ClientMetadata {
             resources,
             skip_consent: self.skip_consent.unwrap_or(false),
             resource_server: self.resource_server.unwrap_or(false),
+            rate_limit_plan: self
+                .rate_limit_plan
+                .flatten()
+                .map(|name| name.parse())
+                .transpose()
+                .map_err(Invalid)?,
         })
     }
 }
@@ -357,6 +381,7 @@ impl ValidMetadata {
             resources: self.resources,
             skip_consent: self.skip_consent,
             resource_server: self.resource_server,
+            rate_limit_plan: self.rate_limit_plan,
             created_at: now,
             updated_at: now,
         };

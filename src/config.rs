@@ -122,6 +122,7 @@ pub struct Config {
     pub api_keys: ApiKeySettings,
     pub http: HttpLimits,
     pub maintenance: MaintenanceSettings,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Where the signing keys are and how long they are published.
@@ -241,6 +242,38 @@ pub struct HttpLimits {
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace_secs: u64,
 }
+
+/// Rate limits per API key and per client (docs/decisions.md, "Rate limits").
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Rate limits")]
+pub struct RateLimitSettings {
+    /// A named plan: NAME=N/min[,N/day][,burst=N], e.g. pro=300/min,10000/day,burst=50
+    /// (repeatable; in the environment, separated by ';'). Keys and clients name theirs in
+    /// `rate_limit_plan`.
+    #[arg(
+        long = "rate-limit-plan",
+        env = "PORTCULLIS_RATE_LIMIT_PLANS",
+        value_delimiter = ';'
+    )]
+    pub rate_limit_plans: Vec<crate::rate_limit::plan::Plan>,
+    /// The plan of keys and clients that name none. Without one, they are not limited.
+    #[arg(long, env = "PORTCULLIS_DEFAULT_RATE_LIMIT_PLAN")]
+    pub default_rate_limit_plan: Option<crate::rate_limit::plan::PlanName>,
+    /// Redis to count in, shared by every server (redis://host:port/db). Without it each
+    /// server counts on its own; while it cannot be reached, each server counts on its own
+    /// meanwhile.
+    #[arg(long, env = "PORTCULLIS_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// How long a request waits for Redis before it is counted in this process instead, in
+    /// milliseconds.
+    #[arg(long, env = "PORTCULLIS_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_REDIS_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub redis_timeout_ms: u64,
+}
+
+/// Default time a request waits for Redis: a counter round trip on a LAN takes well under a
+/// millisecond, and a stalled Redis must not stall sign-ins and token requests.
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 100;
 
 /// Housekeeping each server does.
 #[derive(Debug, Clone, clap::Args)]

@@ -25,6 +25,7 @@ pub mod names;
 pub mod oauth;
 pub mod organizations;
 pub mod passwords;
+pub mod rate_limit;
 pub mod secrets;
 pub mod server;
 pub mod sessions;
@@ -63,6 +64,7 @@ impl App {
         config: Config,
         store: Store,
         keys: Arc<KeyStore>,
+        rate_limiter: rate_limit::RateLimiter,
     ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
         if !config.is_https() && !address.ip().is_loopback() {
@@ -87,6 +89,7 @@ impl App {
             store,
             credentials,
             keys,
+            rate_limiter,
         });
         Ok(Self {
             listener,
@@ -126,6 +129,7 @@ impl App {
             let _ = task.await;
         }
         state.credentials.stop().await;
+        state.rate_limiter.stop();
         state.store.close().await;
         tracing::info!("stopped");
     }

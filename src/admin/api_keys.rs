@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Actor, Error};
+use super::{Actor, Error, check_plan};
 use crate::api_keys::{
     ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix, generate_key,
 };
@@ -11,6 +11,7 @@ use crate::clock::unix_now;
 use crate::ids::{ApiKeyId, UserId};
 use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
+use crate::rate_limit::plan::{PlanName, Plans};
 use crate::secrets::Secret;
 use crate::store::Store;
 
@@ -44,6 +45,8 @@ pub struct KeyRequest {
     /// (`revoke_when_creator_leaves`). Otherwise the actor is recorded as the creator.
     pub created_by: Option<UserId>,
     pub revoke_when_creator_leaves: bool,
+    /// None: the servers' default plan.
+    pub rate_limit_plan: Option<PlanName>,
 }
 
 /// What to change about a key; `None` leaves a field as it is.
@@ -52,15 +55,20 @@ pub struct KeyChange {
     pub name: Option<String>,
     pub scope: Option<String>,
     pub metadata: Option<Value>,
+    /// Some(None) returns the key to the servers' default plan.
+    pub rate_limit_plan: Option<Option<PlanName>>,
 }
 
 /// Checks `request` and stores the key; returns it with its secret, which is shown only now.
+/// `plans`: the rate-limit plans a key may name (None from the CLI: see `check_plan`).
 pub async fn create_api_key(
     store: &Store,
     prefix: &str,
     request: KeyRequest,
     actor: &Actor,
+    plans: Option<&Plans>,
 ) -> Result<(ApiKey, Secret), Error> {
+    check_plan(plans, request.rate_limit_plan.as_ref()).map_err(Error::Invalid)?;
     let name = DisplayName::parse(&request.name).map_err(Error::Invalid)?;
     let scope = Scope::parse(&request.scope).map_err(|e| Error::Invalid(e.0))?;
     check_metadata(&request.metadata).map_err(Error::Invalid)?;
@@ -133,6 +141,7 @@ pub async fn create_api_key(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        rate_limit_plan: request.rate_limit_plan,
     };
     store.insert_api_key(&key, &secret.hash()).await?;
     tracing::info!(key_id = %key.id, kind = key.kind.as_str(), "created an API key");
@@ -176,8 +185,10 @@ pub async fn create_personal_key(
         expiry: key.expiry,
         created_by: None,
         revoke_when_creator_leaves: false,
+        rate_limit_plan: None,
     };
-    create_api_key(store, prefix, request, &Actor::User(user_id.clone())).await
+    // A person gets the servers' default plan; only an operator chooses another.
+    create_api_key(store, prefix, request, &Actor::User(user_id.clone()), None).await
 }
 
 /// The keys a person owns, newest first.
@@ -216,6 +227,7 @@ pub async fn update_api_key(
     store: &Store,
     id: &ApiKeyId,
     change: KeyChange,
+    plans: Option<&Plans>,
 ) -> Result<ApiKey, Error> {
     let mut key = find_api_key(store, id).await?;
     if let Some(name) = change.name {
@@ -227,6 +239,10 @@ pub async fn update_api_key(
     if let Some(metadata) = change.metadata {
         check_metadata(&metadata).map_err(Error::Invalid)?;
         key.metadata = metadata;
+    }
+    if let Some(plan) = change.rate_limit_plan {
+        check_plan(plans, plan.as_ref()).map_err(Error::Invalid)?;
+        key.rate_limit_plan = plan;
     }
     if !store.update_api_key(&key).await? {
         return Err(no_key(id));

@@ -1,10 +1,11 @@
 //! Registering, changing and removing OAuth clients, and rotating their secrets.
 
-use super::Error;
+use super::{Error, check_plan};
 use crate::clients::{Client, ClientMetadata, MetadataError};
 use crate::clock::unix_now;
 use crate::ids::ClientId;
 use crate::oauth::scope::Scope;
+use crate::rate_limit::plan::Plans;
 use crate::secrets::{SECRET_CHARS, Secret, random_base62};
 use crate::store::Store;
 
@@ -20,29 +21,37 @@ pub enum Registrant {
 
 /// Checks `metadata` (RFC 7591 defaults and rules) and what `registrant` may register, and
 /// stores the client. The secret, for a confidential client, is returned only now.
+/// `plans`: the rate-limit plans a client may name (see [`check_plan`]).
 pub async fn register_client(
     store: &Store,
     metadata: ClientMetadata,
     registrant: &Registrant,
+    plans: Option<&Plans>,
 ) -> Result<(Client, Option<Secret>), Error> {
     let valid = metadata.validate().map_err(Error::InvalidMetadata)?;
+    check_plan(plans, valid.rate_limit_plan.as_ref()).map_err(invalid_metadata)?;
     // No first-party flags, scopes within the key's, and no resources: a registrar's clients'
     // tokens are for the default audience.
     if let Registrant::Registrar { scope } = registrant {
-        let refuse = |m: String| Error::InvalidMetadata(MetadataError::InvalidClientMetadata(m));
         if valid.skip_consent || valid.resource_server {
-            return Err(refuse(
+            return Err(invalid_metadata(
                 "a registrar key cannot register first-party clients (skip_consent) or resource servers".into(),
             ));
         }
+        // A partner does not choose its own limits: its clients get the servers' default.
+        if valid.rate_limit_plan.is_some() {
+            return Err(invalid_metadata(
+                "a registrar key cannot choose a rate_limit_plan".into(),
+            ));
+        }
         if !valid.scope.is_subset_of(scope) {
-            return Err(refuse(format!(
+            return Err(invalid_metadata(format!(
                 "this registrar key may register clients with scopes within {:?} only",
                 scope.to_string()
             )));
         }
         if !valid.resources.is_empty() {
-            return Err(refuse(
+            return Err(invalid_metadata(
                 "a registrar key cannot register clients for resources".into(),
             ));
         }
@@ -73,6 +82,7 @@ pub async fn update_client(
     store: &Store,
     id: &ClientId,
     patch: ClientMetadata,
+    plans: Option<&Plans>,
 ) -> Result<Client, Error> {
     let mut client = find_client(store, id).await?;
     if patch
@@ -103,8 +113,14 @@ pub async fn update_client(
         resources: patch.resources.or(Some(client.resources.clone())),
         skip_consent: patch.skip_consent.or(Some(client.skip_consent)),
         resource_server: patch.resource_server.or(Some(client.resource_server)),
+        rate_limit_plan: patch
+            .rate_limit_plan
+            .or_else(|| Some(client.rate_limit_plan.clone().map(String::from))),
     };
     let valid = merged.validate().map_err(Error::InvalidMetadata)?;
+    if valid.rate_limit_plan != client.rate_limit_plan {
+        check_plan(plans, valid.rate_limit_plan.as_ref()).map_err(invalid_metadata)?;
+    }
     client.name = valid.name;
     client.redirect_uris = valid.redirect_uris;
     client.grant_types = valid.grant_types;
@@ -112,6 +128,7 @@ pub async fn update_client(
     client.resources = valid.resources;
     client.skip_consent = valid.skip_consent;
     client.resource_server = valid.resource_server;
+    client.rate_limit_plan = valid.rate_limit_plan;
     client.updated_at = unix_now();
     if !store.update_client(&client).await? {
         return Err(no_client(id));
@@ -152,4 +169,8 @@ pub async fn rotate_client_secret(store: &Store, id: &ClientId) -> Result<Secret
 
 fn no_client(id: &ClientId) -> Error {
     Error::NotFound(format!("no client \"{id}\""))
+}
+
+fn invalid_metadata(message: String) -> Error {
+    Error::InvalidMetadata(MetadataError::InvalidClientMetadata(message))
 }

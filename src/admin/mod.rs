@@ -12,6 +12,7 @@ pub mod users;
 
 use crate::clients::MetadataError;
 use crate::ids::{ApiKeyId, UserId};
+use crate::rate_limit::plan::{PlanName, Plans};
 use crate::store::StoreError;
 
 /// Who asks for an operation: recorded on what it makes, where it matters.
@@ -67,5 +68,15 @@ impl From<StoreError> for Error {
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
+    }
+}
+
+/// A plan a client or key is to be held to must be one the servers define: `plans` is the
+/// serving server's. The CLI passes None, since it cannot see the flags the servers run with;
+/// a server that does not know a stored plan applies its default plan instead, and says so.
+fn check_plan(plans: Option<&Plans>, name: Option<&PlanName>) -> Result<(), String> {
+    match (plans, name) {
+        (Some(plans), Some(name)) => plans.check(name),
+        _ => Ok(()),
     }
 }

@@ -9,6 +9,7 @@ use crate::admin::api_keys::{self, Expiry, KeyRequest};
 use crate::admin::users::find_user_by_username;
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::ids::{ApiKeyId, OrgId};
+use crate::rate_limit::plan::PlanName;
 
 #[derive(Args)]
 pub struct ApiKeysArgs {
@@ -51,6 +52,11 @@ enum ApiKeysCommand {
         /// A test key (pc_test_…) rather than a live one.
         #[arg(long)]
         test: bool,
+        /// The rate-limit plan it is held to: one the servers define with
+        /// `serve --rate-limit-plan NAME=…` (the CLI cannot check that; a server that does not
+        /// know it applies its default plan).
+        #[arg(long)]
+        rate_limit_plan: Option<PlanName>,
         /// First part of the key, as in pc_live_…; the server's --api-key-prefix.
         #[arg(long, env = "PORTCULLIS_API_KEY_PREFIX", default_value = crate::api_keys::DEFAULT_PREFIX,
               value_parser = crate::config::parse_api_key_prefix)]
@@ -78,6 +84,7 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
             scope,
             expires_in,
             test,
+            rate_limit_plan,
             api_key_prefix,
         } => {
             let (kind, owner) = match (user, org) {
@@ -104,9 +111,11 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
                 expiry: expires_in.map_or(Expiry::Never, Expiry::InSecs),
                 created_by,
                 revoke_when_creator_leaves,
+                rate_limit_plan,
             };
             let (key, secret) =
-                api_keys::create_api_key(store, &api_key_prefix, request, &Actor::Cli).await?;
+                api_keys::create_api_key(store, &api_key_prefix, request, &Actor::Cli, None)
+                    .await?;
             if json {
                 let mut out = json!(key);
                 out["key"] = secret.expose().into();
@@ -160,6 +169,10 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
                     ("key", format!("{}…", key.display_prefix)),
                     ("owner", owner),
                     ("scope", key.scope.to_string()),
+                    (
+                        "rate-limit plan",
+                        super::clients::plan_or_default(key.rate_limit_plan.as_ref()),
+                    ),
                     ("state", state(&key).to_owned()),
                     ("created", output::time(Some(key.created_at))),
                     ("expires", output::time(key.expires_at)),

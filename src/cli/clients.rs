@@ -7,6 +7,7 @@ use super::{DatabaseArgs, output, with_store};
 use crate::admin::clients::{self, Registrant};
 use crate::clients::{Client, ClientMetadata};
 use crate::ids::ClientId;
+use crate::rate_limit::plan::PlanName;
 
 #[derive(Args)]
 pub struct ClientsArgs {
@@ -49,6 +50,9 @@ enum ClientsCommand {
         /// No longer a resource server (undoes --resource-server).
         #[arg(long, conflicts_with = "resource_server")]
         not_resource_server: bool,
+        /// Back to the servers' default rate-limit plan (undoes --rate-limit-plan).
+        #[arg(long, conflicts_with = "rate_limit_plan")]
+        default_rate_limit_plan: bool,
     },
     /// Delete a client: its tokens stop working at once.
     Delete { client_id: ClientId },
@@ -77,6 +81,11 @@ struct ClientSettings {
     /// A resource server: may introspect other clients' tokens and API keys.
     #[arg(long)]
     resource_server: bool,
+    /// The rate-limit plan its token requests are held to: one the servers define with
+    /// `serve --rate-limit-plan NAME=…` (the CLI cannot check that; a server that does not
+    /// know it applies its default plan).
+    #[arg(long)]
+    rate_limit_plan: Option<PlanName>,
 }
 
 pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
@@ -105,9 +114,10 @@ pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
                 resources: Some(settings.resources),
                 skip_consent: Some(settings.skip_consent),
                 resource_server: Some(settings.resource_server),
+                rate_limit_plan: Some(settings.rate_limit_plan.map(String::from)),
             };
             let (client, secret) =
-                clients::register_client(store, metadata, &Registrant::Operator).await?;
+                clients::register_client(store, metadata, &Registrant::Operator, None).await?;
             if json {
                 let mut out = client.metadata();
                 if let Some(secret) = &secret {
@@ -164,6 +174,7 @@ pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
             settings,
             ask_consent,
             not_resource_server,
+            default_rate_limit_plan,
         } => {
             let list = |items: Vec<String>| (!items.is_empty()).then_some(items);
             let flag = |set: bool, unset: bool| {
@@ -185,8 +196,12 @@ pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
                 resources: list(settings.resources),
                 skip_consent: flag(settings.skip_consent, ask_consent),
                 resource_server: flag(settings.resource_server, not_resource_server),
+                rate_limit_plan: match settings.rate_limit_plan {
+                    Some(plan) => Some(Some(plan.into())),
+                    None => default_rate_limit_plan.then_some(None),
+                },
             };
-            let client = clients::update_client(store, &client_id, patch).await?;
+            let client = clients::update_client(store, &client_id, patch, None).await?;
             print_client(&client, json);
             Ok(())
         }
@@ -232,7 +247,16 @@ fn print_client(client: &Client, json: bool) {
         ("resources", client.resources.join(" ")),
         ("skips consent", yes_no(client.skip_consent)),
         ("resource server", yes_no(client.resource_server)),
+        (
+            "rate-limit plan",
+            plan_or_default(client.rate_limit_plan.as_ref()),
+        ),
         ("created", output::time(Some(client.created_at))),
         ("updated", output::time(Some(client.updated_at))),
     ]);
+}
+
+/// A plan's name, or what applies without one.
+pub(super) fn plan_or_default(plan: Option<&PlanName>) -> String {
+    plan.map_or_else(|| "the servers' default".to_owned(), PlanName::to_string)
 }

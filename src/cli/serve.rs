@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -9,9 +10,11 @@ use clap::Args;
 use super::{DatabaseArgs, open_keys};
 use crate::App;
 use crate::config::{
-    self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, SignInSettings,
-    SigningKeySettings, TokenSettings,
+    self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, RateLimitSettings,
+    SignInSettings, SigningKeySettings, TokenSettings,
 };
+use crate::rate_limit::RateLimiter;
+use crate::rate_limit::plan::Plans;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -31,6 +34,8 @@ pub struct ServeArgs {
     http: HttpLimits,
     #[command(flatten)]
     maintenance: MaintenanceSettings,
+    #[command(flatten)]
+    rate_limits: RateLimitSettings,
 }
 
 /// Where the server listens, and the URL it is known by.
@@ -67,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Opens (or creates) the database and the signing keys, binds, and works out the issuer: the
 /// server `portcullis serve` runs, and the one the integration tests run in-process.
 pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
+    let rate_limiter = start_rate_limiter(&args.rate_limits).await?;
     let store = args.database.open_or_create().await?;
     let keys = open_keys(&args.keys)?;
     keys.ensure_key().context("cannot create a signing key")?;
@@ -91,8 +97,34 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         api_keys: args.api_keys,
         http: args.http,
         maintenance: args.maintenance,
+        rate_limits: args.rate_limits,
     };
-    Ok(App::build(listener, config, store, Arc::new(keys))?)
+    Ok(App::build(
+        listener,
+        config,
+        store,
+        Arc::new(keys),
+        rate_limiter,
+    )?)
+}
+
+/// The plans, checked, and where to count: Redis if given (waiting briefly for a first
+/// connection), else this process.
+async fn start_rate_limiter(settings: &RateLimitSettings) -> anyhow::Result<RateLimiter> {
+    let plans = Plans::new(
+        settings.rate_limit_plans.clone(),
+        settings.default_rate_limit_plan.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    match &settings.redis_url {
+        Some(url) => {
+            let timeout = Duration::from_millis(settings.redis_timeout_ms);
+            RateLimiter::shared(plans, url, timeout)
+                .await
+                .map_err(anyhow::Error::msg)
+        }
+        None => Ok(RateLimiter::local(plans)),
+    }
 }
 
 async fn shutdown_signal() {

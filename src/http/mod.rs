@@ -56,7 +56,12 @@ pub fn router(state: AppState) -> Router {
     // One credential freshness check per request, however many lookups it makes.
     let one_observation = middleware::from_fn(one_credentials_observation);
     let token_and_revoke = Router::new()
-        .route("/token", post(token::token).route_layer(pragma_no_cache))
+        .route(
+            "/token",
+            post(token::token)
+                .route_layer(pragma_no_cache)
+                .route_layer(middleware::from_fn(rate_limit_headers)),
+        )
         .route("/revoke", post(revoke::revoke))
         .route_layer(no_store.clone())
         .route_layer(one_observation.clone());
@@ -126,6 +131,22 @@ async fn one_credentials_observation(
     next: middleware::Next,
 ) -> Response {
     crate::credentials::one_observation_per_request(next.run(request)).await
+}
+
+/// Middleware: an answer to a caller counted against a rate limit says where it stands
+/// (`rate_limit::Outcome::headers`), whatever the answer is.
+async fn rate_limit_headers(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let (mut response, outcome) =
+        crate::rate_limit::reporting_caller_limit(next.run(request)).await;
+    if let Some(outcome) = outcome {
+        let headers = response.headers_mut();
+        for (name, value) in outcome.headers(crate::clock::unix_now()) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    response
 }
 
 /// Seconds a client is asked to wait before retrying after a 503: outages are noticed and

@@ -42,15 +42,20 @@ pub async fn register(
         ApiKeyKind::Registrar => Registrant::Registrar { scope: key.scope },
         _ => Registrant::Operator,
     };
-    let (client, secret) = register_client(&state.store, metadata, &registrant)
-        .await
-        .map_err(|e| match e {
-            admin::Error::InvalidMetadata(MetadataError::InvalidRedirectUri(m)) => {
-                OAuthError::invalid_redirect_uri(m)
-            }
-            admin::Error::Store(e) => e.into(),
-            refused => OAuthError::invalid_client_metadata(refused.to_string()),
-        })?;
+    let (client, secret) = register_client(
+        &state.store,
+        metadata,
+        &registrant,
+        Some(state.rate_limiter.plans()),
+    )
+    .await
+    .map_err(|e| match e {
+        admin::Error::InvalidMetadata(MetadataError::InvalidRedirectUri(m)) => {
+            OAuthError::invalid_redirect_uri(m)
+        }
+        admin::Error::Store(e) => e.into(),
+        refused => OAuthError::invalid_client_metadata(refused.to_string()),
+    })?;
 
     // RFC 7591 §3.2.1: the metadata, plus the secret this once.
     let mut body = client.metadata();

@@ -296,6 +296,7 @@ mod tests {
             resources: vec![],
             skip_consent: false,
             resource_server: false,
+            rate_limit_plan: None,
             created_at: 0,
             updated_at: 0,
         }

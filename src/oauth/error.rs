@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 6749 §4.1.2.1, used at every endpoint: retry later.
     TemporarilyUnavailable,
+    /// The caller is over its rate limit: RFC 6749 §4.1.2.1's `temporarily_unavailable`
+    /// (RFC 6749 has no code of its own for it), answered with 429 (RFC 6585 §4).
+    RateLimited,
     /// RFC 6749 §4.1.2.1: an unexpected failure; nothing about it is told.
     ServerError,
 }
@@ -50,7 +53,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::RateLimited => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
     }
@@ -131,6 +134,19 @@ impl OAuthError {
         Self::new(
             ErrorCode::TemporarilyUnavailable,
             "the server is temporarily unable to handle the request; retry later",
+        )
+    }
+
+    /// Over the rate limit of `outcome`'s plan; when to retry is in `Retry-After`.
+    pub fn rate_limited(outcome: &crate::rate_limit::Outcome) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!(
+                "rate limit exceeded ({}, plan {}); retry after {} s",
+                outcome.policy(),
+                outcome.plan,
+                outcome.decision.retry_after_secs
+            ),
         )
     }
 

@@ -12,6 +12,7 @@ use super::grants::refresh_token::check_usable;
 use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
 use crate::app::AppContext;
 use crate::clock::unix_now;
+use crate::rate_limit::Subject;
 use crate::secrets::hash_secret;
 use crate::store::StoreError;
 
@@ -185,6 +186,15 @@ async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, St
     };
     ctx.credentials.record_use(&cached, now).await;
     let key = &cached.key;
+    // A product's API introspects each request's key: that is where the key's own limit is
+    // counted (the resource server asking never is). Over the limit, the key is still valid.
+    let rate_limit = ctx
+        .rate_limiter
+        .take(
+            Subject::ApiKey(key.id.as_str()),
+            key.rate_limit_plan.as_ref(),
+        )
+        .await;
     let owner = match &key.owner {
         KeyOwner::User { user_id } => json!({ "user_id": user_id, "username": cached.owner_name }),
         KeyOwner::Org { org_id } => json!({ "org_id": org_id, "name": cached.owner_name }),
@@ -205,6 +215,9 @@ async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, St
     });
     if let Some(exp) = key.expires_at {
         answer["exp"] = exp.into();
+    }
+    if let Some(rate_limit) = rate_limit {
+        answer["rate_limit"] = rate_limit.to_json();
     }
     Ok(Some(answer))
 }

@@ -11,12 +11,13 @@ use crate::config::LAST_USED_RESOLUTION_SECS;
 use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
+use crate::rate_limit::plan::PlanName;
 
 macro_rules! api_key_columns {
     () => {
         "k.id, k.kind, k.name, k.display_prefix, k.scope, k.env, k.metadata, k.owner_user_id, \
          k.owner_org_id, k.created_by, k.revoke_when_creator_leaves, k.created_at, k.expires_at, \
-         k.revoked_at, k.last_used_at"
+         k.revoked_at, k.last_used_at, k.rate_limit_plan"
     };
 }
 
@@ -37,8 +38,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO api_keys (id, kind, name, display_prefix, scope, env, metadata, owner_user_id, \
              owner_org_id, created_by, revoke_when_creator_leaves, created_at, expires_at, revoked_at, \
-             last_used_at, key_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             last_used_at, key_hash, rate_limit_plan) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&key.id)
         .bind(key.kind.as_str())
@@ -56,6 +57,7 @@ impl Store {
         .bind(key.revoked_at)
         .bind(key.last_used_at)
         .bind(key_hash)
+        .bind(key.rate_limit_plan.as_ref().map(PlanName::as_str))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -169,17 +171,19 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Saves name, scope and metadata. Returns false when there is no such key.
+    /// Saves name, scope, metadata and rate-limit plan. Returns false when there is no such key.
     pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(
                 sqlx::query(
-                    "UPDATE api_keys SET name = $2, scope = $3, metadata = $4 WHERE id = $1",
+                    "UPDATE api_keys SET name = $2, scope = $3, metadata = $4, rate_limit_plan = $5 \
+                     WHERE id = $1",
                 )
                 .bind(&key.id)
                 .bind(key.name.as_str())
                 .bind(key.scope.to_string())
-                .bind(key.metadata.to_string()),
+                .bind(key.metadata.to_string())
+                .bind(key.rate_limit_plan.as_ref().map(PlanName::as_str)),
             )
             .await?;
         Ok(result.rows_affected() == 1)
@@ -263,5 +267,6 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        rate_limit_plan: super::clients::stored_plan(row)?,
     })
 }

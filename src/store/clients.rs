@@ -7,11 +7,12 @@ use super::{Store, StoreError};
 use crate::clients::{AuthMethod, Client};
 use crate::ids::ClientId;
 use crate::oauth::scope::Scope;
+use crate::rate_limit::plan::PlanName;
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, token_endpoint_auth_method, redirect_uris, \
-                       grant_types, scope, resources, skip_consent, resource_server, created_at, updated_at"
+                       grant_types, scope, resources, skip_consent, resource_server, created_at, updated_at, rate_limit_plan"
     };
 }
 
@@ -20,7 +21,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&client.id)
         .bind(&client.name)
@@ -34,6 +35,7 @@ impl Store {
         .bind(i64::from(client.resource_server))
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.rate_limit_plan.as_ref().map(PlanName::as_str))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -74,7 +76,8 @@ impl Store {
     pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         let statement = sqlx::query(
             "UPDATE clients SET name = $2, redirect_uris = $3, grant_types = $4, scope = $5, \
-             resources = $6, skip_consent = $7, resource_server = $8, updated_at = $9 WHERE id = $1",
+             resources = $6, skip_consent = $7, resource_server = $8, updated_at = $9, \
+             rate_limit_plan = $10 WHERE id = $1",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -84,7 +87,8 @@ impl Store {
         .bind(to_json(&client.resources))
         .bind(i64::from(client.skip_consent))
         .bind(i64::from(client.resource_server))
-        .bind(client.updated_at);
+        .bind(client.updated_at)
+        .bind(client.rate_limit_plan.as_ref().map(PlanName::as_str));
         let result = self.execute_credential_change(statement).await?;
         Ok(result.rows_affected() == 1)
     }
@@ -149,5 +153,12 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         resource_server: row.try_get::<i64, _>("resource_server")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        rate_limit_plan: stored_plan(row)?,
     })
+}
+
+/// A stored plan name; a name that is not one any more (edited by hand) reads as none.
+pub(super) fn stored_plan(row: &AnyRow) -> Result<Option<PlanName>, StoreError> {
+    let name: Option<String> = row.try_get("rate_limit_plan")?;
+    Ok(name.and_then(|name| name.parse().ok()))
 }

@@ -25,6 +25,7 @@ mod outage;
 mod pages;
 mod propagation;
 mod pruning;
+mod rate_limits;
 mod refresh_retry;
 mod registration;
 mod replicas;

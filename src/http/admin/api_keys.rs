@@ -10,10 +10,12 @@ use super::paging::Page;
 use crate::admin::Actor;
 use crate::admin::api_keys::{self, Expiry, KeyChange, KeyRequest};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
+use crate::clients::present_even_if_null;
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminJson, AdminKey};
 use crate::ids::{ApiKeyId, OrgId, UserId};
+use crate::rate_limit::plan::PlanName;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,8 @@ pub struct CreateKey {
     created_by: Option<UserId>,
     #[serde(default)]
     revoke_when_creator_leaves: bool,
+    /// None: the servers' default plan.
+    rate_limit_plan: Option<PlanName>,
 }
 
 pub async fn create(
@@ -95,12 +99,14 @@ pub async fn create(
         expiry,
         created_by: input.created_by,
         revoke_when_creator_leaves: input.revoke_when_creator_leaves,
+        rate_limit_plan: input.rate_limit_plan,
     };
     let (key, secret) = api_keys::create_api_key(
         &state.store,
         &state.config.api_keys.api_key_prefix,
         request,
         &Actor::AdminKey(admin.id),
+        Some(state.rate_limiter.plans()),
     )
     .await?;
     let mut body = json!(key);
@@ -136,6 +142,9 @@ pub struct KeyPatch {
     name: Option<String>,
     scope: Option<String>,
     metadata: Option<Value>,
+    /// `null` returns the key to the servers' default plan.
+    #[serde(default, deserialize_with = "present_even_if_null")]
+    rate_limit_plan: Option<Option<PlanName>>,
 }
 
 pub async fn update(
@@ -148,9 +157,11 @@ pub async fn update(
         name: patch.name,
         scope: patch.scope,
         metadata: patch.metadata,
+        rate_limit_plan: patch.rate_limit_plan,
     };
+    let plans = Some(state.rate_limiter.plans());
     Ok(Json(
-        api_keys::update_api_key(&state.store, &id, change).await?,
+        api_keys::update_api_key(&state.store, &id, change, plans).await?,
     ))
 }
 

@@ -18,8 +18,13 @@ pub async fn create(
     State(state): State<AppState>,
     AdminJson(metadata): AdminJson<ClientMetadata>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
-    let (client, secret) =
-        clients::register_client(&state.store, metadata, &Registrant::Operator).await?;
+    let (client, secret) = clients::register_client(
+        &state.store,
+        metadata,
+        &Registrant::Operator,
+        Some(state.rate_limiter.plans()),
+    )
+    .await?;
     let mut body = client.metadata();
     if let Some(secret) = secret {
         body["client_secret"] = secret.expose().into();
@@ -53,7 +58,8 @@ pub async fn update(
     Path(id): Path<ClientId>,
     AdminJson(patch): AdminJson<ClientMetadata>,
 ) -> Result<Json<Value>, AdminError> {
-    let client = clients::update_client(&state.store, &id, patch).await?;
+    let client =
+        clients::update_client(&state.store, &id, patch, Some(state.rate_limiter.plans())).await?;
     Ok(Json(client.metadata()))
 }
 

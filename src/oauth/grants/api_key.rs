@@ -10,6 +10,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::oauth::grant_type::GrantType;
 use crate::oauth::token_request::TokenRequest;
+use crate::rate_limit::Subject;
 use crate::secrets::hash_secret;
 
 pub async fn exchange(
@@ -29,6 +30,13 @@ pub async fn exchange(
         .await?
         .ok_or_else(|| OAuthError::invalid_client(used_basic))?;
     let key = &cached.key;
+    // Counted once the key is known to be good, before any work is done for it.
+    ctx.rate_limiter
+        .admit(
+            Subject::ApiKey(key.id.as_str()),
+            key.rate_limit_plan.as_ref(),
+        )
+        .await?;
     let only_client_credentials =
         || OAuthError::unauthorized_client("an API key can only use the client_credentials grant");
     // Checked before the rest of the form, whose parameters depend on the grant type.

@@ -20,6 +20,7 @@ use crate::app::AppContext;
 use crate::clients::{Client, check_resource};
 use crate::keys::KeyStoreError;
 use crate::oauth::error::OAuthError;
+use crate::rate_limit::Subject;
 use crate::store::{StoreError, WriteTx};
 
 /// RFC 6749 §5.1 successful response.
@@ -40,6 +41,13 @@ pub async fn issue(
     client: &Client,
     request: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
+    // Counted once the client has proved who it is, before any work is done for it.
+    ctx.rate_limiter
+        .admit(
+            Subject::Client(client.id.as_str()),
+            client.rate_limit_plan.as_ref(),
+        )
+        .await?;
     match request {
         TokenRequest::AuthorizationCode(request) => {
             authorization_code::exchange(ctx, client, request).await

@@ -473,8 +473,9 @@ async fn create_admin_key(db: &TestDb) -> String {
         expiry: Expiry::Never,
         created_by: None,
         revoke_when_creator_leaves: false,
+        rate_limit_plan: None,
     };
-    let (_, secret) = create_api_key(&store, DEFAULT_PREFIX, request, &Actor::Cli)
+    let (_, secret) = create_api_key(&store, DEFAULT_PREFIX, request, &Actor::Cli, None)
         .await
         .unwrap();
     store.close().await;
