@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Client, Server, TestEnv};
+use crate::common::{Backend, Client, Server, TestEnv, cli, cli_json};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -20,6 +20,7 @@ on_both_databases!(
     plans_are_named_checked_and_defaulted,
     replicas_share_one_budget_through_redis,
     losing_redis_never_fails_a_request,
+    the_cli_sets_plans_that_the_server_enforces,
 );
 
 /// `tiny`: 5 a minute, all at once; `steady`: 60 a minute, 2 at once; `roomy`: plenty.
@@ -492,4 +493,79 @@ async fn losing_redis_never_fails_a_request(backend: Backend) {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&counted.stdout).trim(), "5");
+}
+
+async fn the_cli_sets_plans_that_the_server_enforces(backend: Backend) {
+    let env = TestEnv::start_with(backend, PLANS).await;
+    let (db, keys) = (&env.db, env.keys_dir.as_path());
+    let created = cli_json(
+        db,
+        keys,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "cli",
+            "--rate-limit-plan",
+            "steady",
+            "--json",
+        ],
+    );
+    assert_eq!(created["rate_limit_plan"], "steady");
+    let key = created["key"].as_str().unwrap();
+    assert_eq!(exchange(&env, key).await.status(), 200);
+    assert_eq!(exchange(&env, key).await.status(), 200);
+    assert_eq!(
+        exchange(&env, key).await.status(),
+        429,
+        "steady's burst is 2"
+    );
+
+    let client = cli_json(
+        db,
+        keys,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "b",
+            "--grant-type",
+            "client_credentials",
+            "--rate-limit-plan",
+            "tiny",
+            "--json",
+        ],
+    );
+    assert_eq!(client["rate_limit_plan"], "tiny");
+    let id = client["client_id"].as_str().unwrap();
+    let updated = cli_json(
+        db,
+        keys,
+        &[
+            "clients",
+            "update",
+            id,
+            "--default-rate-limit-plan",
+            "--json",
+        ],
+    );
+    assert_eq!(updated["rate_limit_plan"], Value::Null);
+    let shown = cli(db, keys, &["clients", "show", id]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("the servers' default"));
+
+    // The CLI checks the name's form (it cannot see the servers' plans).
+    let refused = cli(
+        db,
+        keys,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "x",
+            "--rate-limit-plan",
+            "Gold Plan",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("rate-limit plan name"));
 }
