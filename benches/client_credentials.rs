@@ -7,7 +7,9 @@
 //! measure SQLite only). Goals: tokens/s at least 60% of two cores' raw signing rate; an
 //! introspection of an API key costing well under a tenth of a JWT signature, counting the CPU
 //! of the server and of PostgreSQL, not the load generator's; introspections/s at least ten
-//! times tokens/s.
+//! times tokens/s, for a key without a rate limit and for one with (whose introspections are
+//! counted: in memory on SQLite, in Redis on PostgreSQL, as replicas would; Redis from
+//! PORTCULLIS_BENCH_REDIS_URL, default redis://127.0.0.1:6379/).
 
 // A benchmark that cannot set up should stop at once: it may unwrap.
 #![allow(clippy::unwrap_used)]
@@ -47,6 +49,7 @@ fn main() {
             refreshes,
             introspections,
             introspections_alone,
+            limited_introspections,
             floor,
             floor_alone,
         } = http_rates(postgres.as_deref());
@@ -91,28 +94,42 @@ fn main() {
                 100.0 * (result.cpu_ms() - floor.cpu_ms()) / sign_ms
             );
         }
+        let counted_in = if postgres.is_some() {
+            "Redis"
+        } else {
+            "memory"
+        };
         println!(
-            "{name:<8} introspections/s ÷ client_credentials tokens/s ({CONNECTIONS} conns each): {:.1}x (goal: at least 10x)",
-            introspections.rate / tokens.rate
+            "{name:<8} introspection of a rate-limited key, counted in {counted_in} ({CONNECTIONS} conns): {:>6.0} req/s     p50 {:>6.2} ms  p99 {:>6.2} ms; CPU {} per request",
+            limited_introspections.rate,
+            limited_introspections.p50_ms,
+            limited_introspections.p99_ms,
+            cpu_text(&limited_introspections),
+        );
+        println!(
+            "{name:<8} introspections/s ÷ client_credentials tokens/s ({CONNECTIONS} conns each): {:.1}x, rate-limited key {:.1}x (goal: at least 10x)",
+            introspections.rate / tokens.rate,
+            limited_introspections.rate / tokens.rate
         );
         // The load generator shares the two cores, and an introspection costs about what the
         // bare HTTP floor costs, so the throughput ratio is capped by the floor here. What one
         // server can sustain is its CPU per request: that ratio is the capacity ratio.
         println!(
-            "{name:<8} capacity: CPU per token ÷ CPU per introspection ({CONNECTIONS} conns each): {:.1}x (goal: at least 10x); the floor allows at most {:.1}x in throughput here",
+            "{name:<8} capacity: CPU per token ÷ CPU per introspection ({CONNECTIONS} conns each): {:.1}x, rate-limited key {:.1}x (goal: at least 10x); the floor allows at most {:.1}x in throughput here",
             tokens.cpu_ms() / introspections.cpu_ms(),
+            tokens.cpu_ms() / limited_introspections.cpu_ms(),
             floor.rate / tokens.rate
         );
     }
 }
 
-/// "0.123 core-ms", split into server and PostgreSQL when there is a PostgreSQL part.
+/// "0.123 core-ms", split into server and services (PostgreSQL, Redis) when it uses them.
 fn cpu_text(result: &LoadResult) -> String {
     if result.database_cpu_ms == 0.0 {
         format!("{:.3} core-ms", result.server_cpu_ms)
     } else {
         format!(
-            "{:.3} core-ms (server {:.3} + PostgreSQL {:.3})",
+            "{:.3} core-ms (server {:.3} + PostgreSQL and Redis {:.3})",
             result.cpu_ms(),
             result.server_cpu_ms,
             result.database_cpu_ms
@@ -167,6 +184,8 @@ struct Rates {
     refreshes: LoadResult,
     introspections: LoadResult,
     introspections_alone: LoadResult,
+    /// Introspections of a key with a rate limit, so each is counted.
+    limited_introspections: LoadResult,
     floor: LoadResult,
     floor_alone: LoadResult,
 }
@@ -177,8 +196,8 @@ struct LoadResult {
     p99_ms: f64,
     /// CPU time of the portcullis process per request (not the load generator's).
     server_cpu_ms: f64,
-    /// CPU time of every PostgreSQL process per request (0 for SQLite, which runs inside
-    /// the server).
+    /// CPU time of every PostgreSQL and Redis process per request (about 0 for SQLite, which
+    /// runs inside the server, with counters in memory).
     database_cpu_ms: f64,
 }
 
@@ -195,15 +214,24 @@ fn process_cpu_ms(pid: u32) -> f64 {
     stat_cpu_ms(&stat)
 }
 
-/// The same, summed over every process named `postgres` on the machine.
-fn postgres_cpu_ms() -> f64 {
+/// Whether the server under test uses PostgreSQL and Redis. On SQLite it uses neither (the
+/// database runs inside the server, the counters in its memory), and other work on the machine
+/// must not be counted as its own.
+static USES_SERVICES: AtomicBool = AtomicBool::new(false);
+
+/// The same, summed over every process named `postgres` or `redis-server` on the machine, when
+/// the server under test uses them; else 0.
+fn services_cpu_ms() -> f64 {
+    if !USES_SERVICES.load(Ordering::Relaxed) {
+        return 0.0;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
     entries
         .flatten()
         .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| stat.contains("(postgres)"))
+        .filter(|stat| stat.contains("(postgres)") || stat.contains("(redis-server)"))
         .map(|stat| stat_cpu_ms(&stat))
         .sum()
 }
@@ -248,10 +276,22 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
             .env("PORTCULLIS_LOG", "warn,portcullis=info");
         command
     };
-    let mut server = run(&["serve", "--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // A plan no request reaches, so that a limited key's introspections are all counted and
+    // all answered; in Redis on PostgreSQL, as replicas would count.
+    USES_SERVICES.store(postgres_admin.is_some(), Ordering::Relaxed);
+    let redis_url = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let mut serve_args = vec![
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--rate-limit-plan",
+        "bench=1000000000/min",
+    ];
+    if postgres_admin.is_some() {
+        serve_args.extend(["--redis-url", &redis_url]);
+    }
+    let mut server = run(&serve_args).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     let address = loop {
         let line = lines.next().expect("server output").unwrap();
@@ -284,6 +324,21 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     .unwrap();
     let api_key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("API key JSON");
     let api_key = api_key["key"].as_str().unwrap().to_owned();
+    let out = run(&[
+        "api-keys",
+        "create",
+        "--name",
+        "limited",
+        "--scope",
+        "read",
+        "--rate-limit-plan",
+        "bench",
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let limited_key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("API key JSON");
+    let limited_key = limited_key["key"].as_str().unwrap().to_owned();
 
     // An inactive answer is a 200 too: make sure the key is live before measuring.
     let answer: serde_json::Value = runtime.block_on(async {
@@ -297,21 +352,30 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         response.json().await.expect("introspection JSON")
     });
     assert_eq!(answer["active"], true, "{answer}");
+    let limited_answer: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", limited_key.as_str())])
+            .send()
+            .await
+            .expect("introspection");
+        response.json().await.expect("introspection JSON")
+    });
+    assert_eq!(
+        limited_answer["rate_limit"]["exceeded"], false,
+        "{limited_answer}"
+    );
 
-    let token_url = format!("http://{address}/token");
-    let introspect_url = format!("http://{address}/introspect");
-    let jwks_url = format!("http://{address}/.well-known/jwks.json");
-    let (cc_id, cc_secret) = (id.clone(), secret.clone());
     let pid = server.id();
-    let tokens = runtime.block_on(load(
-        pid,
-        CONNECTIONS,
-        Arc::new(move |http: &reqwest::Client| {
-            http.post(&token_url)
-                .basic_auth(&cc_id, Some(&cc_secret))
-                .form(&[("grant_type", "client_credentials")])
-        }),
-    ));
+    let token = raw_request(
+        &address,
+        "POST",
+        "/token",
+        Some((&id, &secret)),
+        "grant_type=client_credentials",
+    );
+    let tokens = runtime.block_on(load(pid, &address, CONNECTIONS, token));
     let refresh_tokens = runtime.block_on(seed_refresh_families(&database_url, &run, CONNECTIONS));
     let refreshes = runtime.block_on(load_conversations(
         pid,
@@ -320,28 +384,35 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
             .map(|(client_id, token)| refresh_conversation(&address, client_id, token))
             .collect(),
     ));
-    let introspect: MakeRequest = Arc::new(move |http: &reqwest::Client| {
-        http.post(&introspect_url)
-            .basic_auth(&id, Some(&secret))
-            .form(&[("token", api_key.as_str())])
-    });
+    let introspect = |key: &str| {
+        raw_request(
+            &address,
+            "POST",
+            "/introspect",
+            Some((&id, &secret)),
+            &format!("token={key}"),
+        )
+    };
     // This machine's speed drifts over a run: the signature that introspection is compared
     // with is measured again right before, with the server idle.
     let sign_ms = 1000.0 / sign_rate(1);
-    let introspections = runtime.block_on(load(pid, CONNECTIONS, introspect.clone()));
+    let introspections = runtime.block_on(load(pid, &address, CONNECTIONS, introspect(&api_key)));
     // One client at a time: no request has company to share the generation read with.
-    let introspections_alone = runtime.block_on(load(pid, 1, introspect));
+    let introspections_alone = runtime.block_on(load(pid, &address, 1, introspect(&api_key)));
+    let limited_introspections =
+        runtime.block_on(load(pid, &address, CONNECTIONS, introspect(&limited_key)));
     // The floor: what any request costs the server when it needs neither a database nor a
     // signature (the JWKS is kept in memory), so that what introspection itself adds shows.
-    let jwks: MakeRequest = Arc::new(move |http: &reqwest::Client| http.get(&jwks_url));
-    let floor = runtime.block_on(load(pid, CONNECTIONS, jwks.clone()));
-    let floor_alone = runtime.block_on(load(pid, 1, jwks));
+    let jwks = raw_request(&address, "GET", "/.well-known/jwks.json", None, "");
+    let floor = runtime.block_on(load(pid, &address, CONNECTIONS, jwks.clone()));
+    let floor_alone = runtime.block_on(load(pid, &address, 1, jwks));
     let result = Rates {
         sign_ms,
         tokens,
         refreshes,
         introspections,
         introspections_alone,
+        limited_introspections,
         floor,
         floor_alone,
     };
@@ -459,22 +530,115 @@ fn refresh_conversation(address: &str, client_id: String, first_token: String) -
     })
 }
 
-type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
-
 /// One connection's requests, each made knowing the previous response's body.
 type Conversation =
     Box<dyn FnMut(&reqwest::Client, Option<&[u8]>) -> reqwest::RequestBuilder + Send>;
 
-/// `connections` clients in a closed loop, all sending the same request.
-async fn load(server_pid: u32, connections: usize, make_request: MakeRequest) -> LoadResult {
-    let conversations = (0..connections)
-        .map(|_| {
-            let make_request = make_request.clone();
-            Box::new(move |http: &reqwest::Client, _: Option<&[u8]>| make_request(http))
-                as Conversation
-        })
-        .collect();
-    load_conversations(server_pid, conversations).await
+/// An HTTP/1.1 request as bytes, sent again and again on kept-alive connections.
+fn raw_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    form: &str,
+) -> Arc<Vec<u8>> {
+    use base64::Engine;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\n");
+    if let Some((user, password)) = basic {
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {credentials}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(form);
+    Arc::new(request.into_bytes())
+}
+
+/// `connections` clients in a closed loop, all sending `request`: written straight to the
+/// socket and answered by reading the status line and `Content-Length`, so that the load
+/// generator, which shares the two cores, takes as little of them as it can and the server's
+/// capacity is what shows.
+async fn load(
+    server_pid: u32,
+    address: &str,
+    connections: usize,
+    request: Arc<Vec<u8>>,
+) -> LoadResult {
+    let address = address.to_owned();
+    measure(server_pid, move |flags| {
+        (0..connections)
+            .map(|_| {
+                let (flags, request, address) = (flags.clone(), request.clone(), address.clone());
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut buffer = Vec::with_capacity(4096);
+                    let mut latencies = Vec::new();
+                    while !flags.done.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        stream.write_all(&request).await.unwrap();
+                        let (status, body) = read_response(&mut stream, &mut buffer).await;
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                        flags.count(&mut latencies, started);
+                    }
+                    latencies
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Reads one response from a kept-alive connection: its status and body.
+async fn read_response(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> (u16, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    buffer.clear();
+    let header_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let status: u16 = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    while buffer.len() < header_end + length {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    (status, buffer[header_end..header_end + length].to_vec())
+}
+
+/// What the clients of one measurement share.
+struct Flags {
+    measuring: AtomicBool,
+    done: AtomicBool,
+    total: AtomicU64,
+}
+
+impl Flags {
+    /// Counts a request that started at `started`, if it ended while measuring.
+    fn count(&self, latencies: &mut Vec<Duration>, started: Instant) {
+        if self.measuring.load(Ordering::Relaxed) {
+            latencies.push(started.elapsed());
+            self.total.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One client per conversation in a closed loop; counts only 200s, and fails on anything else.
@@ -483,47 +647,59 @@ async fn load_conversations(server_pid: u32, conversations: Vec<Conversation>) -
         .pool_max_idle_per_host(conversations.len())
         .build()
         .unwrap();
-    let measuring = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for mut conversation in conversations {
-        let http = http.clone();
-        let (measuring, done, count) = (measuring.clone(), done.clone(), count.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut previous: Option<axum::body::Bytes> = None;
-            while !done.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let request = conversation(&http, previous.as_deref());
-                let response = request.send().await.expect("request");
-                assert_eq!(
-                    response.status(),
-                    200,
-                    "{}",
-                    response.text().await.unwrap_or_default()
-                );
-                previous = Some(response.bytes().await.unwrap());
-                if measuring.load(Ordering::Relaxed) {
-                    latencies.push(started.elapsed());
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            latencies
-        }));
-    }
+    measure(server_pid, move |flags| {
+        conversations
+            .into_iter()
+            .map(|mut conversation| {
+                let (http, flags) = (http.clone(), flags.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut previous: Option<axum::body::Bytes> = None;
+                    while !flags.done.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let request = conversation(&http, previous.as_deref());
+                        let response = request.send().await.expect("request");
+                        assert_eq!(
+                            response.status(),
+                            200,
+                            "{}",
+                            response.text().await.unwrap_or_default()
+                        );
+                        previous = Some(response.bytes().await.unwrap());
+                        flags.count(&mut latencies, started);
+                    }
+                    latencies
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Starts the clients, lets them warm up, then measures for LOAD_SECONDS: requests, their
+/// latencies, and the CPU the server (and the services it uses) spent on them.
+async fn measure(
+    server_pid: u32,
+    start_clients: impl FnOnce(Arc<Flags>) -> Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+) -> LoadResult {
+    let flags = Arc::new(Flags {
+        measuring: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+        total: AtomicU64::new(0),
+    });
+    let tasks = start_clients(flags.clone());
     tokio::time::sleep(Duration::from_secs_f64(WARMUP_SECONDS)).await;
-    measuring.store(true, Ordering::Relaxed);
+    flags.measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
     let cpu_start = process_cpu_ms(server_pid);
-    let database_cpu_start = postgres_cpu_ms();
+    let database_cpu_start = services_cpu_ms();
     tokio::time::sleep(Duration::from_secs_f64(LOAD_SECONDS)).await;
-    let total = count.load(Ordering::Relaxed);
+    let total = flags.total.load(Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let server_cpu_ms = process_cpu_ms(server_pid) - cpu_start;
-    let database_cpu_ms = postgres_cpu_ms() - database_cpu_start;
-    measuring.store(false, Ordering::Relaxed);
-    done.store(true, Ordering::Relaxed);
+    let database_cpu_ms = services_cpu_ms() - database_cpu_start;
+    flags.measuring.store(false, Ordering::Relaxed);
+    flags.done.store(true, Ordering::Relaxed);
     let mut latencies: Vec<Duration> = Vec::new();
     for task in tasks {
         latencies.extend(task.await.unwrap());
