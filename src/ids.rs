@@ -86,3 +86,13 @@ id_type!(
     OrgId,
     "org_"
 );
+id_type!(
+    /// An audit event's id, `evt_…`: also the `webhook-id` of its deliveries.
+    EventId,
+    "evt_"
+);
+id_type!(
+    /// A webhook endpoint's id, `whk_…`.
+    WebhookId,
+    "whk_"
+);

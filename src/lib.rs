@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod clients;
 pub mod clock;

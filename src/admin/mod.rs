@@ -11,31 +11,10 @@ pub mod organizations;
 pub mod users;
 
 use crate::clients::MetadataError;
-use crate::ids::{ApiKeyId, UserId};
 use crate::rate_limit::plan::{PlanName, Plans};
 use crate::store::StoreError;
 
-/// Who asks for an operation: recorded on what it makes, where it matters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// An admin API key, by id.
-    AdminKey(ApiKeyId),
-    /// A person on their own account page, by user id.
-    User(UserId),
-    /// The command line, which has no identity beyond access to the database and the keys.
-    Cli,
-}
-
-impl Actor {
-    /// The id recorded as the creator of what the actor makes; none for the CLI.
-    pub fn id(&self) -> Option<&str> {
-        match self {
-            Self::AdminKey(id) => Some(id.as_str()),
-            Self::User(id) => Some(id.as_str()),
-            Self::Cli => None,
-        }
-    }
-}
+pub use crate::audit::{Actor, Initiator};
 
 /// Why an operation was refused or failed.
 #[derive(Debug, thiserror::Error)]

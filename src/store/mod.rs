@@ -6,6 +6,7 @@
 //! in a `WriteTx` (see `transaction`).
 
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod credential_changes;
 pub mod grants;
