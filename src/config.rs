@@ -123,6 +123,7 @@ pub struct Config {
     pub http: HttpLimits,
     pub maintenance: MaintenanceSettings,
     pub rate_limits: RateLimitSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// Where the signing keys are and how long they are published.
@@ -274,6 +275,42 @@ pub struct RateLimitSettings {
 /// Default time a request waits for Redis: a counter round trip on a LAN takes well under a
 /// millisecond, and a stalled Redis must not stall sign-ins and token requests.
 pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 100;
+
+/// Delivering audit events to webhook endpoints (docs/decisions.md, "Webhooks: an outbox
+/// written with the event, one deliverer per endpoint").
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Webhooks")]
+pub struct WebhookSettings {
+    /// How long one delivery may take, connecting included, before it counts as failed, in
+    /// seconds.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_TIMEOUT_SECS", default_value_t = DEFAULT_WEBHOOK_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout_secs: u64,
+    /// Wait before the first retry of a failed delivery, in milliseconds; each further retry
+    /// waits twice as long (with jitter), up to --webhook-max-retry-delay-secs.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_FIRST_RETRY_MS", default_value_t = DEFAULT_WEBHOOK_FIRST_RETRY_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_first_retry_ms: u64,
+    /// Longest wait between two attempts of a delivery, in seconds.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_MAX_RETRY_DELAY_SECS", default_value_t = DEFAULT_WEBHOOK_MAX_RETRY_DELAY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_max_retry_delay_secs: u64,
+    /// How long a server's claim on an endpoint lasts unless renewed (a third of it between
+    /// renewals), in seconds: how long deliveries to an endpoint pause when the server
+    /// delivering to it dies without releasing it.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_LEASE_SECS", default_value_t = DEFAULT_WEBHOOK_LEASE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub webhook_lease_secs: u64,
+}
+
+/// Standard Webhooks suggests a receiver answers quickly and works later; 10 s is generous.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_WEBHOOK_FIRST_RETRY_MS: u64 = 1_000;
+/// Ten minutes: an endpoint back from an outage hears again within that.
+pub const DEFAULT_WEBHOOK_MAX_RETRY_DELAY_SECS: u64 = 600;
+pub const DEFAULT_WEBHOOK_LEASE_SECS: u64 = 30;
+/// How often each server looks for endpoints with deliveries due that no server is working on.
+pub const WEBHOOK_POLL_INTERVAL_MS: u64 = 1_000;
 
 /// Housekeeping each server does.
 #[derive(Debug, Clone, clap::Args)]

@@ -33,6 +33,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod store;
 pub mod users;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,6 +56,9 @@ pub struct App {
     state: Arc<app::AppContext>,
     /// The keys directory's rescan and the pruner, stopped with the server.
     background: Vec<JoinHandle<()>>,
+    /// Sends webhooks; stopped apart from `background`, since it first finishes the
+    /// deliveries in flight and gives up its endpoints to the other servers.
+    webhooks: webhooks::Deliverer,
 }
 
 impl App {
@@ -78,6 +82,8 @@ impl App {
         }
         let credentials =
             credentials::CredentialCache::start(store.clone()).map_err(std::io::Error::other)?;
+        let webhooks = webhooks::Deliverer::start(store.clone(), &config.webhooks)
+            .map_err(std::io::Error::other)?;
         let background = vec![
             keys.clone().spawn_reloader(),
             tokio::spawn(prune_periodically(
@@ -97,6 +103,7 @@ impl App {
             address,
             state,
             background,
+            webhooks,
         })
     }
 
@@ -118,13 +125,20 @@ impl App {
             address,
             state,
             background,
+            webhooks,
         } = self;
         tracing::info!(
             "portcullis listening on {address}, issuer {}",
             state.config.issuer
         );
         let app = http::router(Arc::clone(&state));
+        // Webhook attempts in flight finish while the requests in flight do.
+        let shutdown = async {
+            shutdown.await;
+            webhooks.begin_stopping();
+        };
         server::serve(listener, app, &state.config.http, shutdown).await;
+        webhooks.stop().await;
         for task in background {
             task.abort();
             let _ = task.await;

@@ -1,5 +1,6 @@
-//! The operations an operator performs on clients, users, organizations and API keys, written
-//! once for every way in: the admin API (`http/admin`) and the CLI (`cli`) both call these.
+//! The operations an operator performs on clients, users, organizations, API keys and webhook
+//! endpoints, written once for every way in: the admin API (`http/admin`) and the CLI (`cli`)
+//! both call these.
 //!
 //! Each operation takes typed input, checks every rule, talks to the store, and returns a
 //! typed [`Error`]; the callers only parse their input and print or serialize the result. A
@@ -9,6 +10,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod organizations;
 pub mod users;
+pub mod webhooks;
 
 use crate::clients::MetadataError;
 use crate::rate_limit::plan::{PlanName, Plans};

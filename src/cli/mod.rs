@@ -11,6 +11,7 @@ mod output;
 pub mod serve;
 mod signing_keys;
 mod users;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ pub enum Command {
     /// See and rotate the token signing keys.
     #[command(name = "signing-keys")]
     SigningKeys(signing_keys::SigningKeysArgs),
+    /// Manage the endpoints audit events are delivered to, signed (Standard Webhooks).
+    Webhooks(webhooks::WebhooksArgs),
     /// Print a shell completion script: `portcullis completions bash > ~/.local/share/bash-completion/completions/portcullis`.
     Completions {
         #[arg(value_enum)]
@@ -165,6 +168,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(args) => orgs::run(args, json).await,
         Command::ApiKeys(args) => api_keys::run(args, json).await,
         Command::SigningKeys(args) => signing_keys::run(args, json),
+        Command::Webhooks(args) => webhooks::run(args, json).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "portcullis", &mut script);

@@ -11,7 +11,7 @@ use super::{DatabaseArgs, open_keys};
 use crate::App;
 use crate::config::{
     self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, RateLimitSettings,
-    SignInSettings, SigningKeySettings, TokenSettings,
+    SignInSettings, SigningKeySettings, TokenSettings, WebhookSettings,
 };
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::plan::Plans;
@@ -36,6 +36,8 @@ pub struct ServeArgs {
     maintenance: MaintenanceSettings,
     #[command(flatten)]
     rate_limits: RateLimitSettings,
+    #[command(flatten)]
+    webhooks: WebhookSettings,
 }
 
 /// Where the server listens, and the URL it is known by.
@@ -98,6 +100,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         http: args.http,
         maintenance: args.maintenance,
         rate_limits: args.rate_limits,
+        webhooks: args.webhooks,
     };
     Ok(App::build(
         listener,

@@ -120,7 +120,7 @@ impl Store {
     }
 }
 
-fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+pub(super) fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
     let corrupt = |what: &str| StoreError::Internal(sqlx::Error::Decode(what.to_owned().into()));
     let action: String = row.try_get("action")?;
     let details: String = row.try_get("details")?;

@@ -16,6 +16,7 @@ mod pruning;
 pub mod sessions;
 pub mod transaction;
 pub mod users;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -6,6 +6,7 @@ mod organizations;
 mod paging;
 mod signing_keys;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -52,6 +53,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::delete),
+        )
         .fallback(not_found)
         .layer(axum::middleware::map_response(never_cached))
 }
