@@ -16,6 +16,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use super::transaction::WriteTx;
 use super::{Database, Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::config::CREDENTIAL_LEASE_MS;
 
 /// The generation and change count, in this order; also read by the SQLite reader in
@@ -52,10 +53,30 @@ impl Store {
     pub(super) async fn execute_credential_change(
         &self,
         statement: Query<'_, Any, AnyArguments>,
+        event: &AuditEvent,
     ) -> Result<AnyQueryResult, StoreError> {
         let mut tx = self.begin_write().await?;
         let result = statement.execute(&mut *tx).await?;
+        if result.rows_affected() > 0 {
+            Self::record_event(&mut tx, event).await?;
+        }
         self.commit_credential_change(tx).await?;
+        Ok(result)
+    }
+
+    /// Runs one statement that changes no credential, and records `event` with it if it
+    /// changed anything.
+    pub(super) async fn execute_recorded(
+        &self,
+        statement: Query<'_, Any, AnyArguments>,
+        event: &AuditEvent,
+    ) -> Result<AnyQueryResult, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = statement.execute(&mut *tx).await?;
+        if result.rows_affected() > 0 {
+            Self::record_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(result)
     }
 

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::users::user_from_row;
 use super::{Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::config::SESSION_TOUCH_SECS;
 use crate::ids::{ClientId, UserId};
 use crate::oauth::scope::Scope;
@@ -91,17 +92,17 @@ impl Store {
         client_id: &ClientId,
         scope: &Scope,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
         )
         .bind(user_id)
         .bind(client_id)
         .bind(scope.to_string())
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+        .bind(now);
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 

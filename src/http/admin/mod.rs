@@ -1,6 +1,7 @@
 //! `/admin`: managing Portcullis, guarded by admin API keys.
 
 mod api_keys;
+mod audit;
 mod clients;
 mod organizations;
 mod paging;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{id}/members/{user_id}",
             axum::routing::delete(organizations::remove_member),
         )
+        .route("/audit-events", get(audit::list))
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))
         .fallback(not_found)

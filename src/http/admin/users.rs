@@ -10,7 +10,7 @@ use super::paging::Page;
 use crate::admin::users::{self, NewUser, UserChange};
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, AdminKey};
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
 use crate::ids::UserId;
 use crate::users::User;
 
@@ -23,7 +23,7 @@ pub struct NewUserInput {
 }
 
 pub async fn create(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<NewUserInput>,
 ) -> Result<(StatusCode, Json<User>), AdminError> {
@@ -32,7 +32,7 @@ pub async fn create(
         email: input.email,
         password: input.password,
     };
-    let user = users::create_user(&state.store, new).await?;
+    let user = users::create_user(&state.store, new, &by).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -65,7 +65,7 @@ pub struct UserPatch {
 
 /// Changes the given fields. Disabling a user ends their sessions and revokes their grants.
 pub async fn update(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<UserId>,
     AdminJson(patch): AdminJson<UserPatch>,
@@ -75,15 +75,17 @@ pub async fn update(
         password: patch.password,
         disabled: patch.disabled,
     };
-    Ok(Json(users::update_user(&state.store, &id, change).await?))
+    Ok(Json(
+        users::update_user(&state.store, &id, change, &by).await?,
+    ))
 }
 
 pub async fn delete(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<UserId>,
 ) -> Result<StatusCode, AdminError> {
-    users::delete_user(&state.store, &id).await?;
+    users::delete_user(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
