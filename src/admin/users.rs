@@ -5,7 +5,8 @@ use serde_json::json;
 use super::{Error, Initiator};
 use crate::audit::{Action, AuditEvent};
 use crate::clock::unix_now;
-use crate::ids::UserId;
+use crate::ids::{ClientId, UserId};
+use crate::oauth::scope::Scope;
 use crate::passwords;
 use crate::store::{Store, StoreError};
 use crate::users::{User, Username, check_email};
@@ -140,6 +141,41 @@ pub async fn delete_user(store: &Store, id: &UserId, by: &Initiator) -> Result<(
         return Err(no_user(id));
     }
     tracing::info!(user_id = %id, "deleted a user");
+    Ok(())
+}
+
+/// The clients a user has consented to: `(client id, scope, when it last changed)`.
+pub async fn list_consents(
+    store: &Store,
+    id: &UserId,
+) -> Result<Vec<(ClientId, Scope, i64)>, Error> {
+    find_user(store, id).await?;
+    Ok(store.list_consents(id).await?)
+}
+
+/// Withdraws a user's consent to a client: they will be asked again, and every grant they
+/// gave it is revoked at once.
+pub async fn withdraw_consent(
+    store: &Store,
+    id: &UserId,
+    client_id: &ClientId,
+    by: &Initiator,
+) -> Result<(), Error> {
+    let event = AuditEvent::new(
+        Action::ConsentWithdrawn,
+        by,
+        Some(client_id.as_str()),
+        json!({ "user_id": id }),
+    );
+    if !store
+        .withdraw_consent(id, client_id, unix_now(), &event)
+        .await?
+    {
+        return Err(Error::NotFound(format!(
+            "user \"{id}\" has not consented to client \"{client_id}\""
+        )));
+    }
+    tracing::info!(user_id = %id, %client_id, "withdrew a consent");
     Ok(())
 }
 

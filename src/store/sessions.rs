@@ -106,6 +106,64 @@ impl Store {
         Ok(())
     }
 
+    /// The clients `user_id` has consented to, with the scope and when it last changed.
+    pub async fn list_consents(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<(ClientId, Scope, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT client_id, scope, updated_at FROM consents WHERE user_id = $1 ORDER BY client_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, scope, at)| {
+                (
+                    client_id.into(),
+                    Scope::parse(&scope).unwrap_or_default(),
+                    at,
+                )
+            })
+            .collect())
+    }
+
+    /// Forgets `user_id`'s consent to `client_id` and revokes every grant they gave it (its
+    /// refresh tokens stop at once, its access tokens at introspection), with `event`, in one
+    /// transaction. False when there was no such consent.
+    pub async fn withdraw_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $3 \
+             WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Self::record_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Counts one sign-in attempt for `key` in its window (a new window when the old one is
     /// over) and returns the count, in one statement: of concurrent attempts each gets its own
     /// number, so no more than the limit are ever checked. An attempt that turns out right gives

@@ -331,6 +331,58 @@ async fn sign_ins_consents_and_reuse_are_recorded(backend: Backend) {
     let replay = env.refresh(&client, &first, None).await;
     assert_eq!(replay.status(), 400);
 
+    // An operator withdraws erin's consent: her grants to the app end with it.
+    let erin: Value = env
+        .admin(Method::GET, "/admin/users?limit=200")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let erin_id = erin["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "erin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let consents_path = format!("/admin/users/{erin_id}/consents");
+    let listed: Value = env
+        .admin(Method::GET, &consents_path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["consents"][0]["client_id"],
+        client.id.as_str(),
+        "{listed}"
+    );
+    assert_eq!(listed["consents"][0]["scope"], "read write");
+    let one = format!("{consents_path}/{}", client.id);
+    let withdrawn = env.admin(Method::DELETE, &one).send().await.unwrap();
+    assert_eq!(withdrawn.status(), 204);
+    let again = env.admin(Method::DELETE, &one).send().await.unwrap();
+    assert_eq!(again.status(), 404);
+    let listed: Value = env
+        .admin(Method::GET, &consents_path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["consents"], json!([]));
+    let after = env
+        .refresh(&client, second["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(after.status(), 400, "the grant outlived the consent");
+
     let page = events(&env, "?limit=200").await;
     let all = page["events"].as_array().unwrap();
     let find =
@@ -356,6 +408,11 @@ async fn sign_ins_consents_and_reuse_are_recorded(backend: Backend) {
     assert_eq!(reuse.len(), 1, "{page}");
     assert_eq!(reuse[0]["actor"], client.id.as_str());
     assert_eq!(reuse[0]["details"]["grant_revoked"], true);
+    let withdrawn = find("consent.withdrawn");
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0]["target"], client.id.as_str());
+    assert_eq!(withdrawn[0]["details"]["user_id"], erin_id.as_str());
+    assert!(withdrawn[0]["actor"].as_str().unwrap().starts_with("key_"));
     assert!(
         !page.to_string().contains(&first),
         "a refresh token is in the audit log"

@@ -11,7 +11,7 @@ mod users;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use super::AppState;
 use crate::error::AdminError;
@@ -30,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{id}",
             get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/users/{id}/consents", get(users::consents))
+        .route(
+            "/users/{id}/consents/{client_id}",
+            delete(users::withdraw_consent),
         )
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route(
