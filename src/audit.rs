@@ -35,13 +35,14 @@ pub enum Action {
     ConsentGranted,
     ConsentWithdrawn,
     RefreshTokenReuseDetected,
+    AuthorizationCodeReuseDetected,
     SigningKeyRotated,
     WebhookCreated,
     WebhookDeleted,
 }
 
 impl Action {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::ApiKeyCreated,
         Self::ApiKeyUpdated,
         Self::ApiKeyRevoked,
@@ -65,6 +66,7 @@ impl Action {
         Self::ConsentGranted,
         Self::ConsentWithdrawn,
         Self::RefreshTokenReuseDetected,
+        Self::AuthorizationCodeReuseDetected,
         Self::SigningKeyRotated,
         Self::WebhookCreated,
         Self::WebhookDeleted,
@@ -95,6 +97,7 @@ impl Action {
             Self::ConsentGranted => "consent.granted",
             Self::ConsentWithdrawn => "consent.withdrawn",
             Self::RefreshTokenReuseDetected => "refresh_token.reuse_detected",
+            Self::AuthorizationCodeReuseDetected => "authorization_code.reuse_detected",
             Self::SigningKeyRotated => "signing_key.rotated",
             Self::WebhookCreated => "webhook.created",
             Self::WebhookDeleted => "webhook.deleted",

@@ -320,7 +320,14 @@ pub struct MaintenanceSettings {
     #[arg(long, env = "PORTCULLIS_PRUNE_INTERVAL_SECS", default_value_t = DEFAULT_PRUNE_INTERVAL_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub prune_interval_secs: u64,
+    /// How long audit events are kept, in days; the pruner deletes older ones.
+    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub audit_retention_days: u64,
 }
+
+/// Default time audit events are kept: a year, the span most audits look back over.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 365;
 
 fn parse_scope_description(pair: &str) -> Result<(String, String), String> {
     let (scope, words) = pair

@@ -89,6 +89,7 @@ impl App {
             tokio::spawn(prune_periodically(
                 store.clone(),
                 config.maintenance.prune_interval_secs,
+                config.maintenance.audit_retention_days,
             )),
         ];
         let state = Arc::new(app::AppContext {
@@ -151,7 +152,10 @@ impl App {
 }
 
 /// Deletes expired rows now and then every `interval_secs`, never stopping on a failure.
-async fn prune_periodically(store: Store, interval_secs: u64) {
+async fn prune_periodically(store: Store, interval_secs: u64, audit_retention_days: u64) {
+    let retention_ms = i64::try_from(audit_retention_days)
+        .unwrap_or(i64::MAX / 86_400_000)
+        .saturating_mul(86_400_000);
     let period = std::time::Duration::from_secs(interval_secs.max(1));
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -161,6 +165,14 @@ async fn prune_periodically(store: Store, interval_secs: u64) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned expired rows"),
             Err(e) => tracing::warn!(error = %e, "could not prune expired rows"),
+        }
+        match store
+            .prune_events(clock::unix_now_ms() - retention_ms)
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned audit events past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not prune audit events"),
         }
     }
 }

@@ -4,11 +4,15 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use serde_json::json;
+
 use crate::app::AppContext;
+use crate::audit::{Action, Actor, AuditEvent, Initiator};
 use crate::clock::unix_now;
 use crate::config::{
     LOGIN_WINDOW_SECS, MAX_LOGIN_FAILURES_PER_ADDRESS, MAX_LOGIN_FAILURES_PER_USERNAME,
 };
+use crate::ids::UserId;
 use crate::passwords;
 use crate::store::StoreError;
 use crate::users::User;
@@ -35,6 +39,7 @@ pub async fn sign_in(
     username: &str,
     password: String,
     address: IpAddr,
+    origin: &Initiator,
 ) -> Result<User, SignInError> {
     // No username has one (see users.rs); refused before the database sees it.
     if username.chars().any(char::is_control) {
@@ -52,16 +57,42 @@ pub async fn sign_in(
         .reserve_login_attempt(&address_key, now, LOGIN_WINDOW_SECS)
         .await?;
     if address_attempts > MAX_LOGIN_FAILURES_PER_ADDRESS {
+        // Recorded once per window, on the attempt that crosses the limit: a flood of
+        // attempts cannot flood the audit log.
+        if address_attempts == MAX_LOGIN_FAILURES_PER_ADDRESS + 1 {
+            record(
+                ctx,
+                origin,
+                Action::SignInThrottled,
+                None,
+                username,
+                "address",
+            )
+            .await?;
+        }
         return Err(SignInError::Throttled);
     }
     let username_attempts = store
         .reserve_login_attempt(&user_key, now, LOGIN_WINDOW_SECS)
         .await?;
     if username_attempts > MAX_LOGIN_FAILURES_PER_USERNAME {
+        if username_attempts == MAX_LOGIN_FAILURES_PER_USERNAME + 1 {
+            record(
+                ctx,
+                origin,
+                Action::SignInThrottled,
+                None,
+                username,
+                "username",
+            )
+            .await?;
+        }
         return Err(SignInError::Throttled);
     }
 
-    let (user, hash) = match store.find_user_for_login(username).await? {
+    let found = store.find_user_for_login(username).await?;
+    let known_id = found.as_ref().map(|(user, _)| user.id.clone());
+    let (user, hash) = match found {
         Some((user, hash)) if !user.is_disabled() => (Some(user), Some(hash)),
         _ => (None, None),
     };
@@ -75,6 +106,20 @@ pub async fn sign_in(
         // Debug-formatted: what someone typed is escaped, so CR, LF or ESC in it cannot forge
         // log lines or drive a terminal.
         tracing::info!(username = ?username, %address, "failed sign-in");
+        let reason = if known_id.is_some() {
+            "password or disabled"
+        } else {
+            "no such user"
+        };
+        record(
+            ctx,
+            origin,
+            Action::SignInFailed,
+            known_id.as_ref(),
+            username,
+            reason,
+        )
+        .await?;
         return Err(SignInError::BadCredentials);
     };
     // Only this attempt is given back: failures by others in this window still count, or a
@@ -83,7 +128,36 @@ pub async fn sign_in(
         store.release_login_attempt(key).await?;
     }
     tracing::info!(user_id = %user.id, "signed in");
+    let event = AuditEvent::new(
+        Action::SignInSucceeded,
+        &origin.as_actor(Actor::User(user.id.clone())),
+        Some(user.id.as_str()),
+        json!({ "username": user.username.as_str() }),
+    );
+    store.record_event_alone(&event).await?;
     Ok(user)
+}
+
+/// Longest username kept in an event about a failed sign-in: whatever was typed, bounded.
+const MAX_RECORDED_USERNAME_CHARS: usize = 100;
+
+/// Records a sign-in that did not happen, by someone not known to be anyone.
+async fn record(
+    ctx: &AppContext,
+    origin: &Initiator,
+    action: Action,
+    user_id: Option<&UserId>,
+    username: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let username: String = username.chars().take(MAX_RECORDED_USERNAME_CHARS).collect();
+    let event = AuditEvent::new(
+        action,
+        &origin.as_actor(Actor::Anonymous),
+        user_id.map(UserId::as_str),
+        json!({ "username": username, "reason": reason }),
+    );
+    ctx.store.record_event_alone(&event).await
 }
 
 /// The network a sign-in is throttled by: the address itself for IPv4, its /64 for IPv6, which

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use super::{Actor, Error, check_plan};
+use super::{Actor, Error, Initiator, check_plan};
 use crate::api_keys::{
     ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix, generate_key,
 };
+use crate::audit::{Action, AuditEvent};
 use crate::clock::unix_now;
 use crate::ids::{ApiKeyId, UserId};
 use crate::names::DisplayName;
@@ -65,9 +66,10 @@ pub async fn create_api_key(
     store: &Store,
     prefix: &str,
     request: KeyRequest,
-    actor: &Actor,
+    by: &Initiator,
     plans: Option<&Plans>,
 ) -> Result<(ApiKey, Secret), Error> {
+    let actor = &by.actor;
     check_plan(plans, request.rate_limit_plan.as_ref()).map_err(Error::Invalid)?;
     let name = DisplayName::parse(&request.name).map_err(Error::Invalid)?;
     let scope = Scope::parse(&request.scope).map_err(|e| Error::Invalid(e.0))?;
@@ -143,7 +145,22 @@ pub async fn create_api_key(
         last_used_at: None,
         rate_limit_plan: request.rate_limit_plan,
     };
-    store.insert_api_key(&key, &secret.hash()).await?;
+    let event = AuditEvent::new(
+        Action::ApiKeyCreated,
+        by,
+        Some(key.id.as_str()),
+        serde_json::json!({
+            "kind": key.kind,
+            "name": key.name,
+            "display_prefix": key.display_prefix,
+            "scope": key.scope,
+            "env": key.env.as_str(),
+            "owner": key.owner,
+            "expires_at": key.expires_at,
+            "rate_limit_plan": key.rate_limit_plan,
+        }),
+    );
+    store.insert_api_key(&key, &secret.hash(), &event).await?;
     tracing::info!(key_id = %key.id, kind = key.kind.as_str(), "created an API key");
     Ok((key, secret))
 }
@@ -165,6 +182,7 @@ pub async fn create_personal_key(
     user_id: &UserId,
     key: PersonalKey,
     limit: usize,
+    by: &Initiator,
 ) -> Result<(ApiKey, Secret), Error> {
     let held = store.list_user_api_keys(user_id).await?.len();
     if held >= limit {
@@ -188,7 +206,14 @@ pub async fn create_personal_key(
         rate_limit_plan: None,
     };
     // A person gets the servers' default plan; only an operator chooses another.
-    create_api_key(store, prefix, request, &Actor::User(user_id.clone()), None).await
+    create_api_key(
+        store,
+        prefix,
+        request,
+        &by.as_actor(Actor::User(user_id.clone())),
+        None,
+    )
+    .await
 }
 
 /// The keys a person owns, newest first.
@@ -201,8 +226,19 @@ pub async fn revoke_personal_key(
     store: &Store,
     user_id: &UserId,
     id: &ApiKeyId,
+    by: &Initiator,
 ) -> Result<(), Error> {
-    if !store.revoke_user_api_key(id, user_id, unix_now()).await? {
+    let by = by.as_actor(Actor::User(user_id.clone()));
+    let event = AuditEvent::new(
+        Action::ApiKeyRevoked,
+        &by,
+        Some(id.as_str()),
+        serde_json::json!({}),
+    );
+    if !store
+        .revoke_user_api_key(id, user_id, unix_now(), &event)
+        .await?
+    {
         return Err(no_key(id));
     }
     tracing::info!(key_id = %id, %user_id, "revoked a personal API key");
@@ -228,23 +264,40 @@ pub async fn update_api_key(
     id: &ApiKeyId,
     change: KeyChange,
     plans: Option<&Plans>,
+    by: &Initiator,
 ) -> Result<ApiKey, Error> {
     let mut key = find_api_key(store, id).await?;
+    let mut changed = Vec::new();
     if let Some(name) = change.name {
         key.name = DisplayName::parse(&name).map_err(Error::Invalid)?;
+        changed.push("name");
     }
     if let Some(scope) = change.scope {
         key.scope = Scope::parse(&scope).map_err(|e| Error::Invalid(e.0))?;
+        changed.push("scope");
     }
     if let Some(metadata) = change.metadata {
         check_metadata(&metadata).map_err(Error::Invalid)?;
         key.metadata = metadata;
+        changed.push("metadata");
     }
     if let Some(plan) = change.rate_limit_plan {
         check_plan(plans, plan.as_ref()).map_err(Error::Invalid)?;
         key.rate_limit_plan = plan;
+        changed.push("rate_limit_plan");
     }
-    if !store.update_api_key(&key).await? {
+    let event = AuditEvent::new(
+        Action::ApiKeyUpdated,
+        by,
+        Some(id.as_str()),
+        serde_json::json!({
+            "changed": changed,
+            "name": key.name,
+            "scope": key.scope,
+            "rate_limit_plan": key.rate_limit_plan,
+        }),
+    );
+    if !store.update_api_key(&key, &event).await? {
         return Err(no_key(id));
     }
     tracing::info!(key_id = %id, "updated an API key");
@@ -252,8 +305,14 @@ pub async fn update_api_key(
 }
 
 /// Revokes the key: refused by the very next request, on every replica.
-pub async fn revoke_api_key(store: &Store, id: &ApiKeyId) -> Result<(), Error> {
-    if !store.revoke_api_key(id, unix_now()).await? {
+pub async fn revoke_api_key(store: &Store, id: &ApiKeyId, by: &Initiator) -> Result<(), Error> {
+    let event = AuditEvent::new(
+        Action::ApiKeyRevoked,
+        by,
+        Some(id.as_str()),
+        serde_json::json!({}),
+    );
+    if !store.revoke_api_key(id, unix_now(), &event).await? {
         return Err(no_key(id));
     }
     tracing::info!(key_id = %id, "revoked an API key");

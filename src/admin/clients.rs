@@ -1,6 +1,7 @@
 //! Registering, changing and removing OAuth clients, and rotating their secrets.
 
-use super::{Error, check_plan};
+use super::{Error, Initiator, check_plan};
+use crate::audit::{Action, AuditEvent};
 use crate::clients::{Client, ClientMetadata, MetadataError};
 use crate::clock::unix_now;
 use crate::ids::ClientId;
@@ -27,6 +28,7 @@ pub async fn register_client(
     metadata: ClientMetadata,
     registrant: &Registrant,
     plans: Option<&Plans>,
+    by: &Initiator,
 ) -> Result<(Client, Option<Secret>), Error> {
     let valid = metadata.validate().map_err(Error::InvalidMetadata)?;
     check_plan(plans, valid.rate_limit_plan.as_ref()).map_err(invalid_metadata)?;
@@ -57,7 +59,13 @@ pub async fn register_client(
         }
     }
     let (client, secret) = valid.into_new_client(unix_now());
-    store.insert_client(&client).await?;
+    let event = AuditEvent::new(
+        Action::ClientCreated,
+        by,
+        Some(client.id.as_str()),
+        client.metadata(),
+    );
+    store.insert_client(&client, &event).await?;
     tracing::info!(client_id = %client.id, "registered a client");
     Ok((client, secret))
 }
@@ -83,6 +91,7 @@ pub async fn update_client(
     id: &ClientId,
     patch: ClientMetadata,
     plans: Option<&Plans>,
+    by: &Initiator,
 ) -> Result<Client, Error> {
     let mut client = find_client(store, id).await?;
     if patch
@@ -130,7 +139,13 @@ pub async fn update_client(
     client.resource_server = valid.resource_server;
     client.rate_limit_plan = valid.rate_limit_plan;
     client.updated_at = unix_now();
-    if !store.update_client(&client).await? {
+    let event = AuditEvent::new(
+        Action::ClientUpdated,
+        by,
+        Some(id.as_str()),
+        client.metadata(),
+    );
+    if !store.update_client(&client, &event).await? {
         return Err(no_client(id));
     }
     tracing::info!(client_id = %id, "updated a client");
@@ -139,8 +154,14 @@ pub async fn update_client(
 
 /// Deletes the client; its grants and tokens go with it, and it is refused from the next
 /// request on, on every replica.
-pub async fn delete_client(store: &Store, id: &ClientId) -> Result<(), Error> {
-    if !store.delete_client(id).await? {
+pub async fn delete_client(store: &Store, id: &ClientId, by: &Initiator) -> Result<(), Error> {
+    let event = AuditEvent::new(
+        Action::ClientDeleted,
+        by,
+        Some(id.as_str()),
+        serde_json::json!({}),
+    );
+    if !store.delete_client(id, &event).await? {
         return Err(no_client(id));
     }
     tracing::info!(client_id = %id, "deleted a client");
@@ -149,7 +170,11 @@ pub async fn delete_client(store: &Store, id: &ClientId) -> Result<(), Error> {
 
 /// A new secret for a confidential client, returned only now; the old one stops working at
 /// once.
-pub async fn rotate_client_secret(store: &Store, id: &ClientId) -> Result<Secret, Error> {
+pub async fn rotate_client_secret(
+    store: &Store,
+    id: &ClientId,
+    by: &Initiator,
+) -> Result<Secret, Error> {
     let client = find_client(store, id).await?;
     if client.is_public() {
         return Err(Error::invalid(
@@ -157,8 +182,14 @@ pub async fn rotate_client_secret(store: &Store, id: &ClientId) -> Result<Secret
         ));
     }
     let secret = Secret::new(random_base62(SECRET_CHARS));
+    let event = AuditEvent::new(
+        Action::ClientSecretRotated,
+        by,
+        Some(id.as_str()),
+        serde_json::json!({}),
+    );
     if !store
-        .set_client_secret_hash(id, &secret.hash(), unix_now())
+        .set_client_secret_hash(id, &secret.hash(), unix_now(), &event)
         .await?
     {
         return Err(no_client(id));

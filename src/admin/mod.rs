@@ -7,6 +7,7 @@
 //! rule found in `http/admin` or `cli` instead of here is a rule that can drift.
 
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod organizations;
 pub mod users;

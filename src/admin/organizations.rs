@@ -1,19 +1,32 @@
 //! Organizations and their members.
 
-use super::Error;
+use serde_json::json;
+
+use super::{Error, Initiator};
+use crate::audit::{Action, AuditEvent};
 use crate::clock::unix_now;
 use crate::ids::{OrgId, UserId};
 use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
 use crate::store::Store;
 
-pub async fn create_organization(store: &Store, name: &str) -> Result<Organization, Error> {
+pub async fn create_organization(
+    store: &Store,
+    name: &str,
+    by: &Initiator,
+) -> Result<Organization, Error> {
     let org = Organization {
         id: OrgId::generate(),
         name: DisplayName::parse(name).map_err(Error::Invalid)?,
         created_at: unix_now(),
     };
-    store.insert_organization(&org).await?;
+    let event = AuditEvent::new(
+        Action::OrganizationCreated,
+        by,
+        Some(org.id.as_str()),
+        json!({ "name": org.name }),
+    );
+    store.insert_organization(&org, &event).await?;
     tracing::info!(org_id = %org.id, "created an organization");
     Ok(org)
 }
@@ -41,8 +54,14 @@ pub async fn find_organization(
 }
 
 /// Deletes the organization; its API keys go with it.
-pub async fn delete_organization(store: &Store, id: &OrgId) -> Result<(), Error> {
-    if !store.delete_organization(id).await? {
+pub async fn delete_organization(store: &Store, id: &OrgId, by: &Initiator) -> Result<(), Error> {
+    let event = AuditEvent::new(
+        Action::OrganizationDeleted,
+        by,
+        Some(id.as_str()),
+        json!({}),
+    );
+    if !store.delete_organization(id, &event).await? {
         return Err(no_org(id));
     }
     tracing::info!(org_id = %id, "deleted an organization");
@@ -55,6 +74,7 @@ pub async fn add_member(
     org_id: &OrgId,
     user_id: &UserId,
     role: Role,
+    by: &Initiator,
 ) -> Result<(), Error> {
     store
         .find_organization(org_id)
@@ -63,15 +83,37 @@ pub async fn add_member(
     if store.find_user(user_id).await?.is_none() {
         return Err(Error::invalid(format!("no user \"{user_id}\"")));
     }
-    store.set_member(org_id, user_id, role, unix_now()).await?;
+    let event = AuditEvent::new(
+        Action::OrganizationMemberAdded,
+        by,
+        Some(org_id.as_str()),
+        json!({ "user_id": user_id, "role": role.as_str() }),
+    );
+    store
+        .set_member(org_id, user_id, role, unix_now(), &event)
+        .await?;
     tracing::info!(%org_id, %user_id, role = role.as_str(), "set an organization member");
     Ok(())
 }
 
 /// Removes a member; the organization's keys they made with `revoke_when_creator_leaves` are
 /// revoked in the same transaction.
-pub async fn remove_member(store: &Store, org_id: &OrgId, user_id: &UserId) -> Result<(), Error> {
-    if !store.remove_member(org_id, user_id, unix_now()).await? {
+pub async fn remove_member(
+    store: &Store,
+    org_id: &OrgId,
+    user_id: &UserId,
+    by: &Initiator,
+) -> Result<(), Error> {
+    let event = AuditEvent::new(
+        Action::OrganizationMemberRemoved,
+        by,
+        Some(org_id.as_str()),
+        json!({ "user_id": user_id }),
+    );
+    if !store
+        .remove_member(org_id, user_id, unix_now(), &event)
+        .await?
+    {
         return Err(Error::NotFound(format!(
             "user \"{user_id}\" is not a member of organization \"{org_id}\""
         )));

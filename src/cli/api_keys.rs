@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{DatabaseArgs, output, with_store};
-use crate::admin::Actor;
+use crate::admin::Initiator;
 use crate::admin::api_keys::{self, Expiry, KeyRequest};
 use crate::admin::users::find_user_by_username;
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
@@ -114,7 +114,7 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
                 rate_limit_plan,
             };
             let (key, secret) =
-                api_keys::create_api_key(store, &api_key_prefix, request, &Actor::Cli, None)
+                api_keys::create_api_key(store, &api_key_prefix, request, &Initiator::cli(), None)
                     .await?;
             if json {
                 let mut out = json!(key);
@@ -183,7 +183,7 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         ApiKeysCommand::Revoke { id } => {
-            api_keys::revoke_api_key(store, &id).await?;
+            api_keys::revoke_api_key(store, &id, &Initiator::cli()).await?;
             output::done(json, &format!("revoked {id}"), json!({ "revoked": id }));
             Ok(())
         }

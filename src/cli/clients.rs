@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{DatabaseArgs, output, with_store};
+use crate::admin::Initiator;
 use crate::admin::clients::{self, Registrant};
 use crate::clients::{Client, ClientMetadata};
 use crate::ids::ClientId;
@@ -116,8 +117,14 @@ pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
                 resource_server: Some(settings.resource_server),
                 rate_limit_plan: Some(settings.rate_limit_plan.map(String::from)),
             };
-            let (client, secret) =
-                clients::register_client(store, metadata, &Registrant::Operator, None).await?;
+            let (client, secret) = clients::register_client(
+                store,
+                metadata,
+                &Registrant::Operator,
+                None,
+                &Initiator::cli(),
+            )
+            .await?;
             if json {
                 let mut out = client.metadata();
                 if let Some(secret) = &secret {
@@ -201,18 +208,20 @@ pub async fn run(args: ClientsArgs, json: bool) -> anyhow::Result<()> {
                     None => default_rate_limit_plan.then_some(None),
                 },
             };
-            let client = clients::update_client(store, &client_id, patch, None).await?;
+            let client =
+                clients::update_client(store, &client_id, patch, None, &Initiator::cli()).await?;
             print_client(&client, json);
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {
-            clients::delete_client(store, &client_id).await?;
+            clients::delete_client(store, &client_id, &Initiator::cli()).await?;
             let sentence = format!("deleted client {client_id}");
             output::done(json, &sentence, json!({ "deleted": client_id }));
             Ok(())
         }
         ClientsCommand::RotateSecret { client_id } => {
-            let secret = clients::rotate_client_secret(store, &client_id).await?;
+            let secret =
+                clients::rotate_client_secret(store, &client_id, &Initiator::cli()).await?;
             if json {
                 output::json(&json!({ "client_id": client_id, "client_secret": secret.expose() }));
             } else {

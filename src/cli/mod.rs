@@ -5,6 +5,7 @@
 //! application layer, not here.
 
 mod api_keys;
+mod audit;
 mod clients;
 mod orgs;
 mod output;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Manage API keys.
     #[command(name = "api-keys")]
     ApiKeys(api_keys::ApiKeysArgs),
+    /// Read the audit log.
+    Audit(audit::AuditArgs),
     /// See and rotate the token signing keys.
     #[command(name = "signing-keys")]
     SigningKeys(signing_keys::SigningKeysArgs),
@@ -167,6 +170,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Users(args) => users::run(args, json).await,
         Command::Orgs(args) => orgs::run(args, json).await,
         Command::ApiKeys(args) => api_keys::run(args, json).await,
+        Command::Audit(args) => audit::run(args, json).await,
         Command::SigningKeys(args) => signing_keys::run(args, json),
         Command::Webhooks(args) => webhooks::run(args, json).await,
         Command::Completions { shell } => {

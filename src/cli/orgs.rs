@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{DatabaseArgs, output, with_store};
+use crate::admin::Initiator;
 use crate::admin::organizations::{self, parse_role};
 use crate::admin::users::find_user_by_username;
 use crate::ids::OrgId;
@@ -46,7 +47,7 @@ pub async fn run(args: OrgsArgs, json: bool) -> anyhow::Result<()> {
     let store = args.database.open_existing().await?;
     with_store(store, async |store| match args.command {
         OrgsCommand::Create { name } => {
-            let org = organizations::create_organization(store, &name).await?;
+            let org = organizations::create_organization(store, &name, &Initiator::cli()).await?;
             if json {
                 output::json(&json!(org));
             } else {
@@ -106,7 +107,7 @@ pub async fn run(args: OrgsArgs, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         OrgsCommand::Delete { id } => {
-            organizations::delete_organization(store, &id).await?;
+            organizations::delete_organization(store, &id, &Initiator::cli()).await?;
             let sentence = format!("deleted organization {id}");
             output::done(json, &sentence, json!({ "deleted": id }));
             Ok(())
@@ -118,7 +119,7 @@ pub async fn run(args: OrgsArgs, json: bool) -> anyhow::Result<()> {
         } => {
             let role = parse_role(&role)?;
             let user = find_user_by_username(store, &username).await?;
-            organizations::add_member(store, &org_id, &user.id, role).await?;
+            organizations::add_member(store, &org_id, &user.id, role, &Initiator::cli()).await?;
             let sentence = format!("{username} is now {} of {org_id}", role.as_str());
             let member = json!({ "org_id": org_id, "user_id": user.id, "role": role });
             output::done(json, &sentence, member);
@@ -126,7 +127,7 @@ pub async fn run(args: OrgsArgs, json: bool) -> anyhow::Result<()> {
         }
         OrgsCommand::RemoveMember { org_id, username } => {
             let user = find_user_by_username(store, &username).await?;
-            organizations::remove_member(store, &org_id, &user.id).await?;
+            organizations::remove_member(store, &org_id, &user.id, &Initiator::cli()).await?;
             let sentence = format!("removed {username} from {org_id}");
             output::done(
                 json,

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{DatabaseArgs, output, read_password_line, with_store};
+use crate::admin::Initiator;
 use crate::admin::users::{self, NewUser, UserChange};
 use crate::users::User;
 
@@ -61,7 +62,7 @@ pub async fn run(args: UsersArgs, json: bool) -> anyhow::Result<()> {
                 email,
                 password,
             };
-            let user = users::create_user(store, new).await?;
+            let user = users::create_user(store, new, &Initiator::cli()).await?;
             if json {
                 output::json(&json!(user));
             } else {
@@ -153,7 +154,7 @@ pub async fn run(args: UsersArgs, json: bool) -> anyhow::Result<()> {
         }
         UsersCommand::Delete { username } => {
             let user = users::find_user_by_username(store, &username).await?;
-            users::delete_user(store, &user.id).await?;
+            users::delete_user(store, &user.id, &Initiator::cli()).await?;
             let sentence = format!("deleted {username}");
             output::done(json, &sentence, json!({ "deleted": user.id }));
             Ok(())
@@ -168,7 +169,7 @@ async fn change(
     change: UserChange,
 ) -> anyhow::Result<User> {
     let user = users::find_user_by_username(store, username).await?;
-    Ok(users::update_user(store, &user.id, change).await?)
+    Ok(users::update_user(store, &user.id, change, &Initiator::cli()).await?)
 }
 
 fn state(user: &User) -> &'static str {

@@ -6,13 +6,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
+use super::extract::Origin;
 use super::login::see_other;
 use super::page_error::PageError;
 use super::pages::{self, AccountKeysPage, KeyRow};
-use crate::admin;
 use crate::admin::api_keys::{
     Expiry, PersonalKey, create_personal_key, list_personal_keys, revoke_personal_key,
 };
+use crate::admin::{self, Actor};
 use crate::clock::unix_now;
 use crate::ids::ApiKeyId;
 use crate::oauth::scope::Scope;
@@ -34,6 +35,7 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
+    origin: Origin,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let mut csrf = None;
@@ -88,6 +90,7 @@ pub async fn create(
         &user.id,
         key,
         state.config.personal_key_limit(),
+        &origin.by(Actor::User(user.id.clone())),
     )
     .await;
     match created {
@@ -122,13 +125,15 @@ pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<ApiKeyId>,
+    origin: Origin,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let csrf = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.into_owned());
     let user = form_user(&state, &headers, csrf.as_deref()).await?;
-    revoke_personal_key(&state.store, &user.id, &id).await?;
+    let by = origin.by(Actor::User(user.id.clone()));
+    revoke_personal_key(&state.store, &user.id, &id, &by).await?;
     Ok(see_other(PATH))
 }
 

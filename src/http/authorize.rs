@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::extract::Origin;
 use super::login::login_page;
 use super::page_error::PageError;
 use super::pages::{self, ConsentPage};
+use crate::audit::Actor;
 use crate::clients::Client;
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorRedirect};
 use crate::oauth::form::OAuthForm;
@@ -22,10 +24,13 @@ use crate::users::User;
 pub async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
+    origin: Origin,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    handle(&state, &headers, &query, None).await.into_response()
+    handle(&state, &headers, &origin, &query, None)
+        .await
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -38,6 +43,7 @@ pub struct DecisionForm {
 pub async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
+    origin: Origin,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     if !pages::csrf_matches(&state.config, &headers, form.csrf.as_deref()) {
@@ -59,7 +65,7 @@ pub async fn decide(
             );
         }
     };
-    handle(&state, &headers, &query, Some(decision))
+    handle(&state, &headers, &origin, &query, Some(decision))
         .await
         .into_response()
 }
@@ -73,6 +79,7 @@ enum Decision {
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
+    origin: &Origin,
     query: &str,
     decision: Option<Decision>,
 ) -> Result<Response, PageError> {
@@ -128,7 +135,8 @@ async fn handle(
             return Ok(error_redirect(state, &denied, true));
         }
         Some(Decision::Allow) => {
-            authorize::record_consent(state, &user, &client, &request.scope).await?;
+            let by = origin.by(Actor::User(user.id.clone()));
+            authorize::record_consent(state, &user, &client, &request.scope, &by).await?;
         }
         None => {
             if authorize::needs_consent(state, &user, &client, &request.scope).await? {

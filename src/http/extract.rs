@@ -1,11 +1,14 @@
 //! Cross-cutting request input: bearer credentials, admin keys, JSON bodies.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::api_keys::{self, ApiKey, ApiKeyKind};
+use crate::audit::{Actor, Initiator};
 use crate::clock::unix_now;
 use crate::error::{AdminError, OAuthError};
 use crate::secrets::hash_secret;
@@ -105,13 +108,71 @@ pub async fn authenticate_key_of(
 }
 
 /// Extractor: the request carries a valid admin API key, or is refused with the admin error.
-pub struct AdminKey(pub ApiKey);
+/// (Operations that change something take [`AdminActor`], which names the key.)
+pub struct AdminKey;
 
 impl FromRequestParts<AppState> for AdminKey {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AdminError> {
-        Ok(Self(authenticate_admin(state, &parts.headers).await?))
+        authenticate_admin(state, &parts.headers).await?;
+        Ok(Self)
+    }
+}
+
+/// Extractor: an admin API key acting, and where its request came from: who an admin
+/// operation's audit event names.
+pub struct AdminActor(pub Initiator);
+
+impl FromRequestParts<AppState> for AdminActor {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AdminError> {
+        let key = authenticate_admin(state, &parts.headers).await?;
+        Ok(Self(Origin::of(parts).by(Actor::AdminKey(key.id))))
+    }
+}
+
+/// Extractor: where a request came from (the peer address, its User-Agent and request id),
+/// for the audit log. Never refuses.
+pub struct Origin(Initiator);
+
+/// Longest User-Agent and request id kept: enough to tell clients apart, not a place to
+/// store a novel.
+const MAX_RECORDED_HEADER_CHARS: usize = 256;
+
+impl Origin {
+    fn of(parts: &Parts) -> Self {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(|text| text.chars().take(MAX_RECORDED_HEADER_CHARS).collect())
+        };
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip().to_string());
+        Self(Initiator {
+            actor: Actor::Anonymous,
+            ip,
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        })
+    }
+
+    /// The request, made by `actor`.
+    pub fn by(&self, actor: Actor) -> Initiator {
+        self.0.as_actor(actor)
+    }
+}
+
+impl<S: Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
     }
 }
 

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::extract::Origin;
 use super::page_error::PageError;
 use super::pages::{self, LoginPage, MessagePage};
+use crate::audit::Actor;
 use crate::sign_in::{SignInError, sign_in};
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
@@ -94,6 +96,7 @@ pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    origin: Origin,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let continue_to = safe_continue(form.continue_to.as_deref()).unwrap_or("");
@@ -123,7 +126,8 @@ pub async fn submit(
         ));
     }
 
-    let user = match sign_in(&state, username, password, peer.ip()).await {
+    let anonymous = origin.by(Actor::Anonymous);
+    let user = match sign_in(&state, username, password, peer.ip(), &anonymous).await {
         Ok(user) => user,
         Err(SignInError::BadCredentials) => {
             return Ok(again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));

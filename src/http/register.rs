@@ -9,9 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::extract::Origin;
 use super::extract::{authenticate_key_of, has_media_type};
 use crate::admin::{self, clients::Registrant, clients::register_client};
 use crate::api_keys::ApiKeyKind;
+use crate::audit::Actor;
 use crate::clients::{ClientMetadata, MetadataError};
 use crate::error::{OAuthError, oauth_error_with_status};
 
@@ -19,6 +21,7 @@ use crate::error::{OAuthError, oauth_error_with_status};
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
+    origin: Origin,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let key = authenticate_key_of(
@@ -47,6 +50,7 @@ pub async fn register(
         metadata,
         &registrant,
         Some(state.rate_limiter.plans()),
+        &origin.by(Actor::AdminKey(key.id.clone())),
     )
     .await
     .map_err(|e| match e {

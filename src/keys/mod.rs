@@ -123,6 +123,10 @@ impl KeySet {
     }
 }
 
+/// The file in the keys directory that serialises making the first key (see
+/// [`KeyStore::ensure_key`]). A dot file: the rescan reads only `<kid>.json`.
+pub const FIRST_KEY_LOCK: &str = ".first-key.lock";
+
 /// The signing keys of one keys directory, reloaded from disk as they change.
 pub struct KeyStore {
     dir: PathBuf,
@@ -188,11 +192,38 @@ impl KeyStore {
     }
 
     /// Creates a first key, active at once, when the directory has none.
+    ///
+    /// Replicas started at once on an empty shared directory would each make a key, each
+    /// publish only its own until the next rescan, and one key would be superseded at birth.
+    /// So the first key is made under an exclusive flock(2) on [`FIRST_KEY_LOCK`], which every
+    /// process sharing the directory sees (containers sharing a volume too) and which is
+    /// released if its holder dies; whoever gets it second rescans and finds the key.
     pub fn ensure_key(&self) -> Result<(), KeyStoreError> {
+        if !self.snapshot().keys.is_empty() {
+            return Ok(());
+        }
+        let lock_path = self.dir.join(FIRST_KEY_LOCK);
+        let io = |source| KeyStoreError::Io {
+            path: lock_path.clone(),
+            source,
+        };
+        // Kept, not removed after use: a process waiting on a removed file's lock would hold
+        // a lock that a later process, creating the file anew, does not see.
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io)?;
+        lock.lock().map_err(io)?;
+        self.reload()?;
         if self.snapshot().keys.is_empty() {
             let kid = self.create_key(unix_now())?;
             tracing::info!(%kid, dir = %self.dir.display(), "generated a first signing key");
         }
+        // The lock is released when `lock` is dropped (closed).
         Ok(())
     }
 
@@ -450,6 +481,28 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
+    }
+
+    /// Two stores on one empty directory (as two replicas on a new volume) make one key.
+    #[test]
+    fn first_keys_made_at_once_are_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = std::sync::Barrier::new(2);
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let made: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let store = KeyStore::open(dir.path(), 600).unwrap();
+                        start.wait();
+                        store.ensure_key().unwrap();
+                        store.active_key().unwrap().kid().to_owned()
+                    })
+                })
+                .collect();
+            made.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(kids[0], kids[1]);
+        assert_eq!(KeyStore::open(dir.path(), 600).unwrap().statuses().len(), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::grant_type::GrantType;
 use super::pkce;
 use super::scope::Scope;
 use crate::app::AppContext;
+use crate::audit::{Action, Actor, AuditEvent, Initiator};
 use crate::clients::{Client, check_redirect_uri};
 use crate::clock::unix_now;
 use crate::config::CODE_TTL_SECS;
@@ -235,6 +236,7 @@ pub async fn record_consent(
     user: &User,
     client: &Client,
     scope: &Scope,
+    by: &Initiator,
 ) -> Result<(), StoreError> {
     let mut allowed = ctx
         .store
@@ -242,8 +244,14 @@ pub async fn record_consent(
         .await?
         .unwrap_or_default();
     allowed.extend(scope);
+    let event = AuditEvent::new(
+        Action::ConsentGranted,
+        &by.as_actor(Actor::User(user.id.clone())),
+        Some(client.id.as_str()),
+        serde_json::json!({ "user_id": user.id, "scope": allowed }),
+    );
     ctx.store
-        .save_consent(&user.id, &client.id, &allowed, unix_now())
+        .save_consent(&user.id, &client.id, &allowed, unix_now(), &event)
         .await
 }
 

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
+use crate::audit::AuditEvent;
 use crate::config::LAST_USED_RESOLUTION_SECS;
 use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::names::DisplayName;
@@ -33,9 +34,14 @@ macro_rules! usable_keys {
 }
 
 impl Store {
-    pub async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+    pub async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        key_hash: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (owner_user, owner_org) = owner_columns(&key.owner);
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO api_keys (id, kind, name, display_prefix, scope, env, metadata, owner_user_id, \
              owner_org_id, created_by, revoke_when_creator_leaves, created_at, expires_at, revoked_at, \
              last_used_at, key_hash, rate_limit_plan) \
@@ -57,9 +63,8 @@ impl Store {
         .bind(key.revoked_at)
         .bind(key.last_used_at)
         .bind(key_hash)
-        .bind(key.rate_limit_plan.as_ref().map(PlanName::as_str))
-        .execute(self.pool())
-        .await?;
+        .bind(key.rate_limit_plan.as_ref().map(PlanName::as_str));
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 
@@ -159,6 +164,7 @@ impl Store {
         id: &ApiKeyId,
         user_id: &UserId,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let statement = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
@@ -167,12 +173,16 @@ impl Store {
         .bind(id)
         .bind(user_id)
         .bind(now);
-        let result = self.execute_credential_change(statement).await?;
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Saves name, scope, metadata and rate-limit plan. Returns false when there is no such key.
-    pub async fn update_api_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
+    pub async fn update_api_key(
+        &self,
+        key: &ApiKey,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(
                 sqlx::query(
@@ -184,13 +194,19 @@ impl Store {
                 .bind(key.scope.to_string())
                 .bind(key.metadata.to_string())
                 .bind(key.rate_limit_plan.as_ref().map(PlanName::as_str)),
+                event,
             )
             .await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Revokes a key at once. Returns false when there is no such key.
-    pub async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let result = self
             .execute_credential_change(
                 sqlx::query(
@@ -198,6 +214,7 @@ impl Store {
                 )
                 .bind(id)
                 .bind(now),
+                event,
             )
             .await?;
         Ok(result.rows_affected() == 1)

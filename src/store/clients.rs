@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::clients::{AuthMethod, Client};
 use crate::ids::ClientId;
 use crate::oauth::scope::Scope;
@@ -17,8 +18,12 @@ macro_rules! client_columns {
 }
 
 impl Store {
-    pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+    pub async fn insert_client(
+        &self,
+        client: &Client,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let statement = sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -35,9 +40,8 @@ impl Store {
         .bind(i64::from(client.resource_server))
         .bind(client.created_at)
         .bind(client.updated_at)
-        .bind(client.rate_limit_plan.as_ref().map(PlanName::as_str))
-        .execute(self.pool())
-        .await?;
+        .bind(client.rate_limit_plan.as_ref().map(PlanName::as_str));
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 
@@ -73,7 +77,11 @@ impl Store {
 
     /// Replaces a client's metadata (not its id, secret or authentication method).
     /// Returns false when there is no such client.
-    pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+    pub async fn update_client(
+        &self,
+        client: &Client,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let statement = sqlx::query(
             "UPDATE clients SET name = $2, redirect_uris = $3, grant_types = $4, scope = $5, \
              resources = $6, skip_consent = $7, resource_server = $8, updated_at = $9, \
@@ -89,7 +97,7 @@ impl Store {
         .bind(i64::from(client.resource_server))
         .bind(client.updated_at)
         .bind(client.rate_limit_plan.as_ref().map(PlanName::as_str));
-        let result = self.execute_credential_change(statement).await?;
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -99,6 +107,7 @@ impl Store {
         id: &ClientId,
         secret_hash: &str,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let statement = sqlx::query(
             "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE id = $1 AND secret_hash IS NOT NULL",
@@ -106,15 +115,18 @@ impl Store {
         .bind(id)
         .bind(secret_hash)
         .bind(now);
-        let result = self.execute_credential_change(statement).await?;
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Returns false when there was no such client.
-    pub async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let result = self
-            .execute_credential_change(sqlx::query("DELETE FROM clients WHERE id = $1").bind(id))
-            .await?;
+    pub async fn delete_client(
+        &self,
+        id: &ClientId,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let statement = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id);
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 

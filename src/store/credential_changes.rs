@@ -16,6 +16,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use super::transaction::WriteTx;
 use super::{Database, Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::config::CREDENTIAL_LEASE_MS;
 
 /// The generation and change count, in this order; also read by the SQLite reader in
@@ -48,14 +49,28 @@ impl Store {
     }
 
     /// Runs one statement that changes credentials, marking them changed in the same
-    /// transaction.
+    /// transaction, with its audit event if it changed anything.
     pub(super) async fn execute_credential_change(
         &self,
         statement: Query<'_, Any, AnyArguments>,
+        event: &AuditEvent,
     ) -> Result<AnyQueryResult, StoreError> {
         let mut tx = self.begin_write().await?;
-        let result = statement.execute(&mut *tx).await?;
+        let result = execute_with_event(&mut tx, statement, event).await?;
         self.commit_credential_change(tx).await?;
+        Ok(result)
+    }
+
+    /// Runs one statement that changes no credential, with its audit event if it changed
+    /// anything.
+    pub(super) async fn execute_recorded(
+        &self,
+        statement: Query<'_, Any, AnyArguments>,
+        event: &AuditEvent,
+    ) -> Result<AnyQueryResult, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = execute_with_event(&mut tx, statement, event).await?;
+        tx.commit().await?;
         Ok(result)
     }
 
@@ -220,4 +235,17 @@ async fn announce(tx: &mut WriteTx, change_count: i64) -> Result<(), StoreError>
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Runs `statement` in `tx`, and records `event` there too if the statement changed a row.
+async fn execute_with_event(
+    tx: &mut WriteTx,
+    statement: Query<'_, Any, AnyArguments>,
+    event: &AuditEvent,
+) -> Result<AnyQueryResult, StoreError> {
+    let result = statement.execute(&mut **tx).await?;
+    if result.rows_affected() > 0 {
+        Store::record_event(tx, event).await?;
+    }
+    Ok(result)
 }

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::ids::{OrgId, UserId};
 use crate::names::DisplayName;
 use crate::organizations::{Member, Organization, Role};
@@ -46,13 +47,17 @@ impl TryFrom<MemberRow> for Member {
 }
 
 impl Store {
-    pub async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&org.id)
-            .bind(org.name.as_str())
-            .bind(org.created_at)
-            .execute(self.pool())
-            .await?;
+    pub async fn insert_organization(
+        &self,
+        org: &Organization,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let statement =
+            sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&org.id)
+                .bind(org.name.as_str())
+                .bind(org.created_at);
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 
@@ -82,12 +87,13 @@ impl Store {
     }
 
     /// Deletes the organization with its memberships and its API keys (by cascade).
-    pub async fn delete_organization(&self, id: &OrgId) -> Result<bool, StoreError> {
-        let result = self
-            .execute_credential_change(
-                sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id),
-            )
-            .await?;
+    pub async fn delete_organization(
+        &self,
+        id: &OrgId,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let statement = sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id);
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -98,17 +104,17 @@ impl Store {
         user_id: &UserId,
         role: Role,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO organization_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
         )
         .bind(org_id)
         .bind(user_id)
         .bind(role.as_str())
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+        .bind(now);
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 
@@ -119,6 +125,7 @@ impl Store {
         org_id: &OrgId,
         user_id: &UserId,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let result =
@@ -136,6 +143,9 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if result.rows_affected() == 1 {
+            Self::record_event(&mut tx, event).await?;
+        }
         self.commit_credential_change(tx).await?;
         Ok(result.rows_affected() == 1)
     }

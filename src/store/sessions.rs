@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::users::user_from_row;
 use super::{Store, StoreError};
+use crate::audit::AuditEvent;
 use crate::config::SESSION_TOUCH_SECS;
 use crate::ids::{ClientId, UserId};
 use crate::oauth::scope::Scope;
@@ -91,18 +92,76 @@ impl Store {
         client_id: &ClientId,
         scope: &Scope,
         now: i64,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
         )
         .bind(user_id)
         .bind(client_id)
         .bind(scope.to_string())
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+        .bind(now);
+        self.execute_recorded(statement, event).await?;
         Ok(())
+    }
+
+    /// The clients `user_id` has consented to, with the scope and when it last changed.
+    pub async fn list_consents(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<(ClientId, Scope, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT client_id, scope, updated_at FROM consents WHERE user_id = $1 ORDER BY client_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, scope, at)| {
+                (
+                    client_id.into(),
+                    Scope::parse(&scope).unwrap_or_default(),
+                    at,
+                )
+            })
+            .collect())
+    }
+
+    /// Forgets `user_id`'s consent to `client_id` and revokes every grant they gave it (its
+    /// refresh tokens stop at once, its access tokens at introspection), with `event`, in one
+    /// transaction. False when there was no such consent.
+    pub async fn withdraw_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $3 \
+             WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Self::record_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Counts one sign-in attempt for `key` in its window (a new window when the old one is

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, WriteTx};
+use crate::audit::AuditEvent;
 use crate::ids::UserId;
 use crate::users::{User, Username};
 
@@ -14,8 +15,13 @@ macro_rules! user_columns {
 }
 
 impl Store {
-    pub async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+    pub async fn insert_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let statement = sqlx::query(concat!(
             "INSERT INTO users (",
             user_columns!(),
             ", password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -26,9 +32,8 @@ impl Store {
         .bind(user.disabled_at)
         .bind(user.created_at)
         .bind(user.updated_at)
-        .bind(password_hash)
-        .execute(self.pool())
-        .await?;
+        .bind(password_hash);
+        self.execute_recorded(statement, event).await?;
         Ok(())
     }
 
@@ -95,6 +100,7 @@ impl Store {
         &self,
         user: &User,
         new_password_hash: Option<&str>,
+        events: &[AuditEvent],
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
@@ -128,16 +134,20 @@ impl Store {
         if user.disabled_at.is_some() || new_password_hash.is_some() {
             end_sessions_and_grants(&mut tx, &user.id, user.updated_at).await?;
         }
+        if result.rows_affected() == 1 {
+            for event in events {
+                Self::record_event(&mut tx, event).await?;
+            }
+        }
         // Whether a user is disabled decides whether their API keys may be used.
         self.commit_credential_change(tx).await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Deletes the user with their sessions, consents, grants, tokens and API keys (by cascade).
-    pub async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
-        let result = self
-            .execute_credential_change(sqlx::query("DELETE FROM users WHERE id = $1").bind(id))
-            .await?;
+    pub async fn delete_user(&self, id: &UserId, event: &AuditEvent) -> Result<bool, StoreError> {
+        let statement = sqlx::query("DELETE FROM users WHERE id = $1").bind(id);
+        let result = self.execute_credential_change(statement, event).await?;
         Ok(result.rows_affected() == 1)
     }
 }

@@ -9,6 +9,7 @@ mod account;
 mod admin;
 mod api_keys;
 mod atomic_grants;
+mod audit;
 mod browser;
 mod cli;
 mod code_flow;

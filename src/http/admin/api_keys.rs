@@ -7,13 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Page;
-use crate::admin::Actor;
 use crate::admin::api_keys::{self, Expiry, KeyChange, KeyRequest};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::clients::present_even_if_null;
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, AdminKey};
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
 use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::rate_limit::plan::PlanName;
 
@@ -46,7 +45,7 @@ pub struct CreateKey {
 }
 
 pub async fn create(
-    AdminKey(admin): AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
@@ -105,7 +104,7 @@ pub async fn create(
         &state.store,
         &state.config.api_keys.api_key_prefix,
         request,
-        &Actor::AdminKey(admin.id),
+        &by,
         Some(state.rate_limiter.plans()),
     )
     .await?;
@@ -148,7 +147,7 @@ pub struct KeyPatch {
 }
 
 pub async fn update(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<ApiKeyId>,
     AdminJson(patch): AdminJson<KeyPatch>,
@@ -161,16 +160,16 @@ pub async fn update(
     };
     let plans = Some(state.rate_limiter.plans());
     Ok(Json(
-        api_keys::update_api_key(&state.store, &id, change, plans).await?,
+        api_keys::update_api_key(&state.store, &id, change, plans, &by).await?,
     ))
 }
 
 /// Revokes the key: refused by the very next request, on every replica.
 pub async fn revoke(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<ApiKeyId>,
 ) -> Result<StatusCode, AdminError> {
-    api_keys::revoke_api_key(&state.store, &id).await?;
+    api_keys::revoke_api_key(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,11 +10,11 @@ use crate::admin::clients::{self, Registrant};
 use crate::clients::ClientMetadata;
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, AdminKey};
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
 use crate::ids::ClientId;
 
 pub async fn create(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(metadata): AdminJson<ClientMetadata>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
@@ -23,6 +23,7 @@ pub async fn create(
         metadata,
         &Registrant::Operator,
         Some(state.rate_limiter.plans()),
+        &by,
     )
     .await?;
     let mut body = client.metadata();
@@ -53,32 +54,38 @@ pub async fn show(
 
 /// Changes the given fields; the rest stay.
 pub async fn update(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<ClientId>,
     AdminJson(patch): AdminJson<ClientMetadata>,
 ) -> Result<Json<Value>, AdminError> {
-    let client =
-        clients::update_client(&state.store, &id, patch, Some(state.rate_limiter.plans())).await?;
+    let client = clients::update_client(
+        &state.store,
+        &id,
+        patch,
+        Some(state.rate_limiter.plans()),
+        &by,
+    )
+    .await?;
     Ok(Json(client.metadata()))
 }
 
 pub async fn delete(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<ClientId>,
 ) -> Result<StatusCode, AdminError> {
-    clients::delete_client(&state.store, &id).await?;
+    clients::delete_client(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new secret for a confidential client, shown once; the old one stops working at once.
 pub async fn rotate_secret(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<ClientId>,
 ) -> Result<Json<Value>, AdminError> {
-    let secret = clients::rotate_client_secret(&state.store, &id).await?;
+    let secret = clients::rotate_client_secret(&state.store, &id, &by).await?;
     Ok(Json(
         json!({ "client_id": id, "client_secret": secret.expose() }),
     ))

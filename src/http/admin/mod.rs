@@ -1,6 +1,7 @@
 //! `/admin`: managing Portcullis, guarded by admin API keys.
 
 mod api_keys;
+mod audit;
 mod clients;
 mod organizations;
 mod paging;
@@ -11,7 +12,7 @@ mod webhooks;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use super::AppState;
 use crate::error::AdminError;
@@ -30,6 +31,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{id}",
             get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/users/{id}/consents", get(users::consents))
+        .route(
+            "/users/{id}/consents/{client_id}",
+            delete(users::withdraw_consent),
         )
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route(
@@ -51,6 +57,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{id}/members/{user_id}",
             axum::routing::delete(organizations::remove_member),
         )
+        .route("/audit-events", get(audit::list))
         .route("/signing-keys", get(signing_keys::list))
         .route("/signing-keys/rotate", post(signing_keys::rotate))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))

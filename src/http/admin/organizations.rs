@@ -10,7 +10,7 @@ use super::paging::Page;
 use crate::admin::organizations::{self, parse_role};
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, AdminKey};
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
 use crate::ids::{OrgId, UserId};
 use crate::organizations::Organization;
 
@@ -21,11 +21,11 @@ pub struct NewOrganization {
 }
 
 pub async fn create(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Organization>), AdminError> {
-    let org = organizations::create_organization(&state.store, &input.name).await?;
+    let org = organizations::create_organization(&state.store, &input.name, &by).await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -57,11 +57,11 @@ pub async fn show(
 
 /// Deletes the organization; its API keys go with it.
 pub async fn delete(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<OrgId>,
 ) -> Result<StatusCode, AdminError> {
-    organizations::delete_organization(&state.store, &id).await?;
+    organizations::delete_organization(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -74,22 +74,22 @@ pub struct MemberInput {
 
 /// Adds a member, or changes their role.
 pub async fn set_member(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<OrgId>,
     AdminJson(input): AdminJson<MemberInput>,
 ) -> Result<StatusCode, AdminError> {
     let role = parse_role(&input.role)?;
-    organizations::add_member(&state.store, &id, &input.user_id, role).await?;
+    organizations::add_member(&state.store, &id, &input.user_id, role, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a member; the organization's keys they made with `revoke_when_creator_leaves` are revoked.
 pub async fn remove_member(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(OrgId, UserId)>,
 ) -> Result<StatusCode, AdminError> {
-    organizations::remove_member(&state.store, &id, &user_id).await?;
+    organizations::remove_member(&state.store, &id, &user_id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit::{Action, AuditEvent};
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::AdminKey;
+use crate::http::extract::{AdminActor, AdminKey};
 
 pub async fn list(_: AdminKey, State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "keys": state.keys.statuses() }))
@@ -24,7 +25,7 @@ struct RotateRequest {
 
 /// `POST /admin/signing-keys/rotate`, body optional: `{"activate":"now"}`.
 pub async fn rotate(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
@@ -48,6 +49,13 @@ pub async fn rotate(
         .await
         .map_err(|_| AdminError::internal())??;
     tracing::info!(%kid, delay_secs = delay, "rotated the signing key");
+    let event = AuditEvent::new(
+        Action::SigningKeyRotated,
+        &by,
+        Some(&kid),
+        json!({ "activates_in_secs": delay }),
+    );
+    state.store.record_event_alone(&event).await?;
     let status = state.keys.statuses().into_iter().find(|s| s.kid == kid);
     Ok((StatusCode::CREATED, Json(json!(status))))
 }

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 
 use super::paging::Page;
 use crate::admin::users::{self, NewUser, UserChange};
+use crate::clients::present_even_if_null;
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, AdminKey};
-use crate::ids::UserId;
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
+use crate::ids::{ClientId, UserId};
 use crate::users::User;
 
 #[derive(Deserialize)]
@@ -23,7 +24,7 @@ pub struct NewUserInput {
 }
 
 pub async fn create(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<NewUserInput>,
 ) -> Result<(StatusCode, Json<User>), AdminError> {
@@ -32,7 +33,7 @@ pub async fn create(
         email: input.email,
         password: input.password,
     };
-    let user = users::create_user(&state.store, new).await?;
+    let user = users::create_user(&state.store, new, &by).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -57,7 +58,7 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// `null` removes the email; absent leaves it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "present_even_if_null")]
     email: Option<Option<String>>,
     password: Option<String>,
     disabled: Option<bool>,
@@ -65,7 +66,7 @@ pub struct UserPatch {
 
 /// Changes the given fields. Disabling a user ends their sessions and revokes their grants.
 pub async fn update(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<UserId>,
     AdminJson(patch): AdminJson<UserPatch>,
@@ -75,25 +76,43 @@ pub async fn update(
         password: patch.password,
         disabled: patch.disabled,
     };
-    Ok(Json(users::update_user(&state.store, &id, change).await?))
+    Ok(Json(
+        users::update_user(&state.store, &id, change, &by).await?,
+    ))
 }
 
 pub async fn delete(
-    _: AdminKey,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<UserId>,
 ) -> Result<StatusCode, AdminError> {
-    users::delete_user(&state.store, &id).await?;
+    users::delete_user(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
+/// `GET /admin/users/{id}/consents`: the clients the user has allowed, and what.
+pub async fn consents(
+    _: AdminKey,
+    State(state): State<AppState>,
+    Path(id): Path<UserId>,
+) -> Result<Json<Value>, AdminError> {
+    let consents = users::list_consents(&state.store, &id).await?;
+    let consents: Vec<Value> = consents
+        .into_iter()
+        .map(|(client_id, scope, updated_at)| {
+            json!({ "client_id": client_id, "scope": scope, "updated_at": updated_at })
+        })
+        .collect();
+    Ok(Json(json!({ "consents": consents })))
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
-    }
+/// `DELETE /admin/users/{id}/consents/{client_id}`: the user is asked again next time, and
+/// every grant they gave the client is revoked.
+pub async fn withdraw_consent(
+    AdminActor(by): AdminActor,
+    State(state): State<AppState>,
+    Path((id, client_id)): Path<(UserId, ClientId)>,
+) -> Result<StatusCode, AdminError> {
+    users::withdraw_consent(&state.store, &id, &client_id, &by).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 use super::refresh_token::new_refresh_token;
 use super::{GrantHolder, Stop, TokenResponse, audience, finish, issue_for_grant};
 use crate::app::AppContext;
+use crate::audit::{Action, Initiator};
 use crate::clients::Client;
 use crate::clock::unix_now;
 use crate::oauth::access_token::Audience;
@@ -21,6 +22,7 @@ pub async fn exchange(
     ctx: &AppContext,
     client: &Client,
     request: CodeRequest,
+    by: &Initiator,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client(
@@ -32,7 +34,7 @@ pub async fn exchange(
     let now = unix_now();
     let mut tx = ctx.store.begin_write().await?;
     let outcome = redeem(ctx, &mut tx, client, &request, audience, now).await;
-    finish(tx, outcome, client.id.as_str(), now).await
+    finish(tx, outcome, client.id.as_str(), now, by).await
 }
 
 async fn redeem(
@@ -76,6 +78,7 @@ async fn redeem(
     let reused = || Stop::Reused {
         grant_id: record.grant_id.clone(),
         message: ALREADY_USED,
+        action: Action::AuthorizationCodeReuseDetected,
     };
     if record.redeemed {
         return Err(reused());

@@ -17,11 +17,12 @@ use super::access_token::{AccessTokenClaims, Audience};
 use super::scope::Scope;
 use super::token_request::TokenRequest;
 use crate::app::AppContext;
+use crate::audit::{Action, Actor, AuditEvent, Initiator};
 use crate::clients::{Client, check_resource};
 use crate::keys::KeyStoreError;
 use crate::oauth::error::OAuthError;
 use crate::rate_limit::Subject;
-use crate::store::{StoreError, WriteTx};
+use crate::store::{Store, StoreError, WriteTx};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Serialize)]
@@ -40,6 +41,7 @@ pub async fn issue(
     ctx: &AppContext,
     client: &Client,
     request: TokenRequest,
+    by: &Initiator,
 ) -> Result<TokenResponse, OAuthError> {
     // Counted once the client has proved who it is, before any work is done for it.
     ctx.rate_limiter
@@ -50,9 +52,11 @@ pub async fn issue(
         .await?;
     match request {
         TokenRequest::AuthorizationCode(request) => {
-            authorization_code::exchange(ctx, client, request).await
+            authorization_code::exchange(ctx, client, request, by).await
         }
-        TokenRequest::RefreshToken(request) => refresh_token::refresh(ctx, client, request).await,
+        TokenRequest::RefreshToken(request) => {
+            refresh_token::refresh(ctx, client, request, by).await
+        }
         TokenRequest::ClientCredentials(request) => {
             client_credentials::issue(ctx, client, &request)
         }
@@ -68,6 +72,8 @@ enum Stop {
     Reused {
         grant_id: String,
         message: &'static str,
+        /// What the audit log calls it.
+        action: Action,
     },
     /// The database failed: the transaction is in doubt and is abandoned (its connection is
     /// closed, see `store::transaction`).
@@ -99,6 +105,7 @@ async fn finish<T>(
     outcome: Result<T, Stop>,
     client_id: &str,
     now: i64,
+    by: &Initiator,
 ) -> Result<T, OAuthError> {
     match outcome {
         Ok(value) => {
@@ -112,9 +119,20 @@ async fn finish<T>(
             }
             Err(error)
         }
-        Err(Stop::Reused { grant_id, message }) => {
+        Err(Stop::Reused {
+            grant_id,
+            message,
+            action,
+        }) => {
             if tx.revoke_grant(&grant_id, now).await? {
                 tracing::warn!(client_id, grant_id, "{message}; its grant is revoked");
+                let event = AuditEvent::new(
+                    action,
+                    &by.as_actor(Actor::Client(client_id.into())),
+                    Some(&grant_id),
+                    serde_json::json!({ "client_id": client_id, "grant_revoked": true }),
+                );
+                Store::record_event(&mut tx, &event).await?;
             }
             tx.commit().await?;
             Err(OAuthError::invalid_grant(message))

@@ -9,6 +9,7 @@
 
 use super::{GrantHolder, Stop, TokenResponse, audience, finish, granted_scope, issue_for_grant};
 use crate::app::AppContext;
+use crate::audit::{Action, Initiator};
 use crate::clients::Client;
 use crate::clock::unix_now;
 use crate::oauth::error::OAuthError;
@@ -50,6 +51,7 @@ pub async fn refresh(
     ctx: &AppContext,
     client: &Client,
     request: RefreshRequest,
+    by: &Initiator,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::RefreshToken) {
         return Err(OAuthError::unauthorized_client(
@@ -59,7 +61,7 @@ pub async fn refresh(
     let now = unix_now();
     let mut tx = ctx.store.begin_write().await?;
     let outcome = rotate(ctx, &mut tx, client, &request, now).await;
-    finish(tx, outcome, client.id.as_str(), now).await
+    finish(tx, outcome, client.id.as_str(), now, by).await
 }
 
 async fn rotate(
@@ -131,6 +133,7 @@ async fn retry(
     let reused = || Stop::Reused {
         grant_id: rotated.grant_id.clone(),
         message: ALREADY_USED,
+        action: Action::RefreshTokenReuseDetected,
     };
     let window = ctx.config.tokens.refresh_retry_window_secs;
     let (Some(rotated_at), Some(successor)) = (rotated.rotated_at, &rotated.successor) else {
