@@ -50,8 +50,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let actions =
             serde_json::to_string(&endpoint.actions).expect("a list of strings serializes as JSON");
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO webhook_endpoints (id, url, actions, secret, created_at, disabled_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -60,11 +59,9 @@ impl Store {
         .bind(actions)
         .bind(secret.expose())
         .bind(endpoint.created_at)
-        .bind(endpoint.disabled_at)
-        .execute(&mut *tx)
-        .await?;
-        Self::record_event(&mut tx, event).await?;
-        tx.commit().await
+        .bind(endpoint.disabled_at);
+        self.execute_recorded(statement, event).await?;
+        Ok(())
     }
 
     /// Up to `limit` endpoints after the one with id `after`, in id order.

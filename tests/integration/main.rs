@@ -35,3 +35,4 @@ mod slow_clients;
 mod sqlite_write_failures;
 mod token;
 mod users;
+mod webhooks;

@@ -1,21 +1,17 @@
 //! `/admin/webhooks`: register (the signing secret shown once), list, show and delete the
 //! endpoints that audit events are delivered to.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::Page;
 use crate::admin::webhooks::{self, NewEndpoint};
-use crate::audit::{Actor, Initiator};
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::http::extract::{AdminJson, authenticate_admin};
+use crate::http::extract::{AdminActor, AdminJson, AdminKey};
 use crate::ids::WebhookId;
 
 #[derive(Deserialize)]
@@ -26,7 +22,7 @@ pub struct CreateWebhook {
 }
 
 pub async fn create(
-    AdminInitiator(by): AdminInitiator,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     AdminJson(input): AdminJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
@@ -41,7 +37,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    AdminInitiator(_): AdminInitiator,
+    _: AdminKey,
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Json<Value>, AdminError> {
@@ -57,7 +53,7 @@ pub async fn list(
 
 /// The endpoint, and how its deliveries stand (`deliveries`).
 pub async fn show(
-    AdminInitiator(_): AdminInitiator,
+    _: AdminKey,
     State(state): State<AppState>,
     Path(id): Path<WebhookId>,
 ) -> Result<Json<Value>, AdminError> {
@@ -69,37 +65,10 @@ pub async fn show(
 
 /// Deletes the endpoint; what was queued for it is dropped.
 pub async fn delete(
-    AdminInitiator(by): AdminInitiator,
+    AdminActor(by): AdminActor,
     State(state): State<AppState>,
     Path(id): Path<WebhookId>,
 ) -> Result<StatusCode, AdminError> {
     webhooks::delete_webhook(&state.store, &id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The admin key a request presents, and where the request came from.
-pub struct AdminInitiator(Initiator);
-
-impl FromRequestParts<AppState> for AdminInitiator {
-    type Rejection = AdminError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AdminError> {
-        let admin = authenticate_admin(state, &parts.headers).await?;
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(|text| text.chars().take(256).collect())
-        };
-        Ok(Self(Initiator {
-            actor: Actor::AdminKey(admin.id),
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip().to_string()),
-            user_agent: header("user-agent"),
-            request_id: header("x-request-id"),
-        }))
-    }
 }
