@@ -215,26 +215,32 @@ impl Lease {
         self.renewed_at + self.length * 5 / 6
     }
 
+    fn is_usable(&self) -> bool {
+        Instant::now() < self.usable_until()
+    }
+
     /// Renews when due; false once it is lost, or could not be renewed in time.
     async fn keep(&mut self, shared: &Shared, endpoint: &WebhookId) -> bool {
         if Instant::now() < self.renewal_due_at() {
             return true;
         }
         let sent = Instant::now();
-        match shared
-            .store
-            .renew_webhook_lease(endpoint, &shared.owner, lease_ms(self.length))
-            .await
-        {
-            Ok(true) => {
+        let renewal =
+            shared
+                .store
+                .renew_webhook_lease(endpoint, &shared.owner, lease_ms(self.length));
+        // A renewal still unanswered when the lease may have run out is no renewal.
+        match tokio::time::timeout_at(self.usable_until(), renewal).await {
+            Ok(Ok(true)) => {
                 self.renewed_at = sent;
                 true
             }
-            Ok(false) => false,
-            Err(e) => {
+            Ok(Ok(false)) => false,
+            Ok(Err(e)) => {
                 tracing::warn!(endpoint = %endpoint, error = %e, "cannot renew a webhook lease");
-                Instant::now() < self.usable_until()
+                self.is_usable()
             }
+            Err(_) => false,
         }
     }
 
@@ -288,6 +294,10 @@ async fn deliver_while_leased(
             if pause(wait, &mut stopping).await {
                 break true;
             }
+            continue;
+        }
+        if !lease.is_usable() {
+            // Reading took long; renew (or find it lost) before sending anything.
             continue;
         }
         let outcome = tokio::select! {
