@@ -110,6 +110,8 @@ pub const CREDENTIAL_LEASE_RETRY_PAUSE_MS: u64 = 1_000;
 pub const SIGNING_KEY_RELOAD_INTERVAL_SECS: u64 = 5;
 /// Clock skew tolerated between this server and resource servers when retiring signing keys.
 pub const SIGNING_KEY_RETIREMENT_LEEWAY_SECS: i64 = 60;
+/// Longest `X-Request-Id` accepted from a client; a longer one is replaced by a generated one.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
 /// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
 /// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ mod page_error;
 mod pages;
 mod register;
 mod rejections;
+mod request_log;
 mod revoke;
 mod token;
 
@@ -28,7 +29,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use request_log::RequestId;
+use request_log::X_REQUEST_ID;
 
 use crate::config::MAX_BODY_BYTES;
 
@@ -93,7 +99,7 @@ pub fn router(state: AppState) -> Router {
             (response.status() == StatusCode::SERVICE_UNAVAILABLE)
                 .then(|| HeaderValue::from_static(RETRY_AFTER_SECS))
         });
-    Router::new()
+    let app = Router::new()
         .route("/", get(home::show))
         .merge(for_apps)
         .merge(for_servers)
@@ -116,6 +122,26 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(rejections::in_api_error_shape))
         .layer(middleware::from_fn(
             control_characters::refuse_in_identifiers,
+        ));
+    // Outermost, in this order: a client's unusable request id is dropped, a new one made
+    // where there is none, the response given it, and the request's span opened around
+    // everything else. (These layers wrap each route, after routing, so the span sees the
+    // matched route.)
+    let request_log = TraceLayer::new_for_http()
+        .make_span_with(request_log::span_for)
+        .on_request(())
+        .on_response(request_log::log_response)
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(());
+    app.layer(request_log)
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID,
+            request_log::NewRequestId,
+        ))
+        .layer(middleware::map_request(
+            request_log::drop_unusable_request_id,
         ))
         .with_state(state)
 }
