@@ -124,6 +124,7 @@ pub struct Config {
     pub api_keys: ApiKeySettings,
     pub http: HttpLimits,
     pub maintenance: MaintenanceSettings,
+    pub observability: ObservabilitySettings,
 }
 
 /// Where the signing keys are and how long they are published.
@@ -252,6 +253,22 @@ pub struct MaintenanceSettings {
     #[arg(long, env = "PORTCULLIS_PRUNE_INTERVAL_SECS", default_value_t = DEFAULT_PRUNE_INTERVAL_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub prune_interval_secs: u64,
+}
+
+/// What an operator watches.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Observability")]
+pub struct ObservabilitySettings {
+    /// Log lines as text for people, or as one JSON object per line for log shippers.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_scope_description(pair: &str) -> Result<(String, String), String> {

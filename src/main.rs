@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use portcullis::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -24,11 +25,24 @@ async fn main() -> ExitCode {
             Err(e) => (EnvFilter::new(default_filter), Some((name, e))),
         },
     };
-    tracing_subscriber::fmt()
+    let format = match &cli.command {
+        portcullis::cli::Command::Serve(args) => args.log_format(),
+        _ => LogFormat::Text,
+    };
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logger.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line: the event's fields at the top level beside `message`, and the
+        // request's span (its id, method and route) as `span`.
+        LogFormat::Json => logger
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     if let Some((name, error)) = invalid {
         tracing::warn!("{name} is not a valid log filter ({error}); logging {default_filter}");
     }

@@ -9,8 +9,8 @@ use clap::Args;
 use super::{DatabaseArgs, open_keys};
 use crate::App;
 use crate::config::{
-    self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, SignInSettings,
-    SigningKeySettings, TokenSettings,
+    self, ApiKeySettings, Config, HttpLimits, LogFormat, MaintenanceSettings,
+    ObservabilitySettings, SignInSettings, SigningKeySettings, TokenSettings,
 };
 
 #[derive(Args)]
@@ -31,6 +31,15 @@ pub struct ServeArgs {
     http: HttpLimits,
     #[command(flatten)]
     maintenance: MaintenanceSettings,
+    #[command(flatten)]
+    observability: ObservabilitySettings,
+}
+
+impl ServeArgs {
+    /// How the server's log lines are written: `main` sets up logging before anything runs.
+    pub fn log_format(&self) -> LogFormat {
+        self.observability.log_format
+    }
 }
 
 /// Where the server listens, and the URL it is known by.
@@ -91,6 +100,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         api_keys: args.api_keys,
         http: args.http,
         maintenance: args.maintenance,
+        observability: args.observability,
     };
     Ok(App::build(listener, config, store, Arc::new(keys))?)
 }

@@ -1,6 +1,8 @@
-//! What an operator watches: request ids, and the request log.
+//! What an operator watches: request ids, the request log, and JSON logs.
 
 use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::common::flow::{browser, hidden_field};
 use crate::common::{Backend, Server, TestEnv};
@@ -9,6 +11,7 @@ use crate::on_both_databases;
 on_both_databases!(
     request_ids_are_echoed_or_made,
     every_log_line_of_a_request_carries_its_id,
+    json_logs_carry_the_request_id,
 );
 
 /// The `X-Request-Id` of a response.
@@ -132,4 +135,51 @@ async fn every_log_line_of_a_request_carries_its_id(backend: Backend) {
     assert!(answered.contains("route=\"/login\""), "{answered}");
     assert!(answered.contains("status=401"), "{answered}");
     assert!(answered.contains("latency_us="), "{answered}");
+}
+
+async fn json_logs_carry_the_request_id(backend: Backend) {
+    let env = TestEnv::start_process_with(backend, &["--log-format", "json"]).await;
+    env.create_user("quinn").await;
+    failed_sign_in_with_id(&env, "quinn", "json-5e1").await;
+    let generated = request_id_of(&env.http.get(env.url("/healthz")).send().await.unwrap());
+
+    let logs = logs_with(&env.server, &generated).await;
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+    }
+    let of_request = |id: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["span"]["request_id"] == id)
+            .collect()
+    };
+    let sign_in = of_request("json-5e1");
+    assert!(
+        sign_in.iter().any(|l| l["message"] == "failed sign-in"),
+        "{logs}"
+    );
+    let answered = sign_in
+        .iter()
+        .find(|l| l["message"] == "answered")
+        .unwrap_or_else(|| panic!("no response line:\n{logs}"));
+    assert_eq!(answered["status"], 401);
+    assert!(answered["latency_us"].is_u64());
+    assert_eq!(
+        answered["span"],
+        json!({"name": "request", "request_id": "json-5e1", "method": "POST", "route": "/login"})
+    );
+    let health = of_request(&generated);
+    assert!(
+        health
+            .iter()
+            .any(|l| l["message"] == "answered" && l["status"] == 200),
+        "{logs}"
+    );
 }

@@ -365,7 +365,9 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let addr = rest.split(',').next().unwrap().to_owned();
-                    let issuer = rest.split("issuer ").nth(1).unwrap().trim().to_owned();
+                    // Up to a quote too: the line may be a JSON object (`--log-format json`).
+                    let issuer = rest.split("issuer ").nth(1).unwrap();
+                    let issuer = issuer.split('"').next().unwrap().trim().to_owned();
                     let _ = tx.send((addr, issuer));
                 }
                 let mut logs = sink.lock().unwrap();
