@@ -112,6 +112,11 @@ pub const SIGNING_KEY_RELOAD_INTERVAL_SECS: u64 = 5;
 pub const SIGNING_KEY_RETIREMENT_LEEWAY_SECS: i64 = 60;
 /// Longest `X-Request-Id` accepted from a client; a longer one is replaced by a generated one.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// A server writes its gathered log lines once this many bytes have gathered (a few hundred
+/// lines)...
+pub const LOG_BATCH_BYTES: usize = 64 * 1024;
+/// ...or this often, whichever comes first: a line reaches stderr within this long.
+pub const LOG_FLUSH_INTERVAL_MS: u64 = 100;
 /// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
 /// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod logging;
 pub mod names;
 pub mod oauth;
 pub mod organizations;
