@@ -47,23 +47,11 @@ impl ServeArgs {
 #[command(next_help_heading = "Listening")]
 struct Listening {
     /// Address to listen on: an IP address and a port.
-    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", value_parser = config::parse_bind)]
     bind: SocketAddr,
     /// Issuer identifier (RFC 8414): the public base URL. Default: http://localhost:<port>.
     #[arg(long, env = "PORTCULLIS_ISSUER")]
     issuer: Option<String>,
-}
-
-/// A socket address, with a hint when it names a host: the server binds to an address, and
-/// a name such as `localhost` may stand for several.
-fn parse_bind(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| {
-        let port = text.rsplit_once(':').map_or("8080", |(_, port)| port);
-        format!(
-            "{text:?} is not an IP address and port: use 127.0.0.1:{port} for this machine \
-             only, or 0.0.0.0:{port} for every interface (and set --issuer to the public URL)"
-        )
-    })
 }
 
 /// Serves until SIGTERM or SIGINT, then finishes the requests in flight within the shutdown
@@ -85,6 +73,14 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
+    let metrics_listener = match args.observability.metrics_bind {
+        Some(bind) => Some(
+            tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {bind}"))?,
+        ),
+        None => None,
+    };
     let issuer = match &args.listening.issuer {
         Some(issuer) => config::normalise_issuer(issuer).map_err(anyhow::Error::msg)?,
         None if address.ip().is_loopback() || address.ip().is_unspecified() => {
@@ -102,7 +98,13 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         maintenance: args.maintenance,
         observability: args.observability,
     };
-    Ok(App::build(listener, config, store, Arc::new(keys))?)
+    Ok(App::build(
+        listener,
+        metrics_listener,
+        config,
+        store,
+        Arc::new(keys),
+    )?)
 }
 
 async fn shutdown_signal() {

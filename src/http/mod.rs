@@ -12,6 +12,7 @@ mod health;
 mod home;
 mod introspect;
 mod login;
+pub mod metrics;
 mod page_error;
 mod pages;
 mod register;
@@ -123,10 +124,16 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(
             control_characters::refuse_in_identifiers,
         ));
+    // Counted only when someone can see the counts.
+    let app = if state.config.observability.metrics_bind.is_some() {
+        app.layer(middleware::from_fn(metrics::record))
+    } else {
+        app
+    };
     // Outermost, in this order: a client's unusable request id is dropped, a new one made
     // where there is none, the response given it, and the request's span opened around
-    // everything else. (These layers wrap each route, after routing, so the span sees the
-    // matched route.)
+    // everything else. (These layers wrap each route, after routing, so the span and the
+    // metrics see the matched route.)
     let request_log = TraceLayer::new_for_http()
         .make_span_with(request_log::span_for)
         .on_request(())

@@ -17,8 +17,8 @@ use crate::secrets::{ID_CHARS, random_base62};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The `route` of a request that matched no route, in its span: never its path, which the
-/// client chose.
+/// The `route` of a request that matched no route, in its span and its metrics: never its
+/// path, which the client chose.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Middleware: removes an `X-Request-Id` that is empty, longer than [`MAX_REQUEST_ID_CHARS`],

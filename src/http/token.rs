@@ -6,6 +6,7 @@ use axum::extract::State;
 use super::AppState;
 use super::client_auth::{TokenCaller, TokenRequestFrom};
 use crate::error::OAuthError;
+use crate::metrics;
 use crate::oauth::grants::{self, TokenResponse};
 use crate::oauth::token_request::TokenRequest;
 
@@ -14,13 +15,17 @@ pub async fn token(
     State(state): State<AppState>,
     TokenRequestFrom { caller, form }: TokenRequestFrom,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    let response = match caller {
-        TokenCaller::ApiKey { key, used_basic } => {
-            grants::api_key::exchange(&state, &key, used_basic, &form).await?
-        }
+    let (response, grant) = match caller {
+        TokenCaller::ApiKey { key, used_basic } => (
+            grants::api_key::exchange(&state, &key, used_basic, &form).await?,
+            "api_key",
+        ),
         TokenCaller::Client(client) => {
-            grants::issue(&state, &client, TokenRequest::parse(&form)?).await?
+            let request = TokenRequest::parse(&form)?;
+            let grant = request.grant().as_str();
+            (grants::issue(&state, &client, request).await?, grant)
         }
     };
+    metrics::token_issued(grant);
     Ok(Json(response))
 }

@@ -76,6 +76,7 @@ async fn redeem(
     let reused = || Stop::Reused {
         grant_id: record.grant_id.clone(),
         message: ALREADY_USED,
+        credential: "authorization_code",
     };
     if record.redeemed {
         return Err(reused());

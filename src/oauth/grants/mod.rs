@@ -19,6 +19,7 @@ use super::token_request::TokenRequest;
 use crate::app::AppContext;
 use crate::clients::{Client, check_resource};
 use crate::keys::KeyStoreError;
+use crate::metrics;
 use crate::oauth::error::OAuthError;
 use crate::store::{StoreError, WriteTx};
 
@@ -60,6 +61,8 @@ enum Stop {
     Reused {
         grant_id: String,
         message: &'static str,
+        /// `authorization_code` or `refresh_token`, for the metrics.
+        credential: &'static str,
     },
     /// The database failed: the transaction is in doubt and is abandoned (its connection is
     /// closed, see `store::transaction`).
@@ -104,11 +107,16 @@ async fn finish<T>(
             }
             Err(error)
         }
-        Err(Stop::Reused { grant_id, message }) => {
+        Err(Stop::Reused {
+            grant_id,
+            message,
+            credential,
+        }) => {
             if tx.revoke_grant(&grant_id, now).await? {
                 tracing::warn!(client_id, grant_id, "{message}; its grant is revoked");
             }
             tx.commit().await?;
+            metrics::reuse_detected(credential);
             Err(OAuthError::invalid_grant(message))
         }
         Err(Stop::Store(error)) => {

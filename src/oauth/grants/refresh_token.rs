@@ -131,6 +131,7 @@ async fn retry(
     let reused = || Stop::Reused {
         grant_id: rotated.grant_id.clone(),
         message: ALREADY_USED,
+        credential: "refresh_token",
     };
     let window = ctx.config.tokens.refresh_retry_window_secs;
     let (Some(rotated_at), Some(successor)) = (rotated.rotated_at, &rotated.successor) else {

@@ -394,6 +394,20 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `http://ADDRESS/metrics` of a server started with `--metrics-bind`, as it logged it
+    /// before it said it listens.
+    pub fn metrics_url(&self) -> String {
+        let logs = self.logs();
+        let rest = logs
+            .split("metrics at ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no metrics listener in the logs:\n{logs}"));
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
     /// What the server has logged so far, at info level.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
