@@ -110,6 +110,18 @@ pub const CREDENTIAL_LEASE_RETRY_PAUSE_MS: u64 = 1_000;
 pub const SIGNING_KEY_RELOAD_INTERVAL_SECS: u64 = 5;
 /// Clock skew tolerated between this server and resource servers when retiring signing keys.
 pub const SIGNING_KEY_RETIREMENT_LEEWAY_SECS: i64 = 60;
+/// Longest `X-Request-Id` accepted from a client; a longer one is replaced by a generated one.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// Connections the metrics listener serves at once: it is for a scraper or two, not the world.
+pub const METRICS_MAX_CONNECTIONS: u32 = 16;
+/// How often histogram samples are folded into their buckets, so that memory does not grow
+/// between scrapes (the exporter's own listener does this every 5 s too).
+pub const METRICS_UPKEEP_INTERVAL_SECS: u64 = 5;
+/// A server writes its gathered log lines once this many bytes have gathered (a few hundred
+/// lines)...
+pub const LOG_BATCH_BYTES: usize = 64 * 1024;
+/// ...or this often, whichever comes first: a line reaches stderr within this long.
+pub const LOG_FLUSH_INTERVAL_MS: u64 = 100;
 /// What `portcullis serve` runs with. Its sections are the `serve` command line itself (each
 /// flag also read from `PORTCULLIS_<FLAG>`); only the issuer is worked out from them.
 #[derive(Debug, Clone)]
@@ -124,6 +136,7 @@ pub struct Config {
     pub maintenance: MaintenanceSettings,
     pub rate_limits: RateLimitSettings,
     pub webhooks: WebhookSettings,
+    pub observability: ObservabilitySettings,
 }
 
 /// Where the signing keys are and how long they are published.
@@ -328,6 +341,37 @@ pub struct MaintenanceSettings {
 
 /// Default time audit events are kept: a year, the span most audits look back over.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 365;
+/// What an operator watches: metrics and logs.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Observability")]
+pub struct ObservabilitySettings {
+    /// Serve Prometheus metrics at /metrics on this address (an IP address and a port), a
+    /// listener of its own; off when unset. Keep it private: it tells how the server is used.
+    #[arg(long, env = "PORTCULLIS_METRICS_BIND", value_parser = parse_bind)]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Log lines as text for people, or as one JSON object per line for log shippers.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A socket address, with a hint when it names a host: the server binds to an address, and
+/// a name such as `localhost` may stand for several.
+pub fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        let port = text.rsplit_once(':').map_or("8080", |(_, port)| port);
+        format!(
+            "{text:?} is not an IP address and port: use 127.0.0.1:{port} for this machine \
+             only, or 0.0.0.0:{port} for every interface (and set --issuer to the public URL)"
+        )
+    })
+}
 
 fn parse_scope_description(pair: &str) -> Result<(String, String), String> {
     let (scope, words) = pair

@@ -22,6 +22,8 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod logging;
+pub mod metrics;
 pub mod names;
 pub mod oauth;
 pub mod organizations;
@@ -38,7 +40,9 @@ pub mod webhooks;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -53,6 +57,8 @@ use store::Store;
 pub struct App {
     listener: TcpListener,
     address: SocketAddr,
+    /// The metrics listener (`--metrics-bind`) and the recorder it shows.
+    metrics: Option<(TcpListener, PrometheusHandle)>,
     state: Arc<app::AppContext>,
     /// The keys directory's rescan and the pruner, stopped with the server.
     background: Vec<JoinHandle<()>>,
@@ -63,9 +69,11 @@ pub struct App {
 
 impl App {
     /// Starts the credential cache, the rescan of the keys directory and the pruner on the
-    /// current tokio runtime; connections wait in `listener`'s backlog until [`App::run_until`].
+    /// current tokio runtime; connections wait in `listener`'s backlog (and scrapes in
+    /// `metrics_listener`'s, which also installs the metrics recorder) until [`App::run_until`].
     pub fn build(
         listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
         config: Config,
         store: Store,
         keys: Arc<KeyStore>,
@@ -84,7 +92,7 @@ impl App {
             credentials::CredentialCache::start(store.clone()).map_err(std::io::Error::other)?;
         let webhooks = webhooks::Deliverer::start(store.clone(), &config.webhooks)
             .map_err(std::io::Error::other)?;
-        let background = vec![
+        let mut background = vec![
             keys.clone().spawn_reloader(),
             tokio::spawn(prune_periodically(
                 store.clone(),
@@ -92,6 +100,11 @@ impl App {
                 config.maintenance.audit_retention_days,
             )),
         ];
+        let metrics = metrics_listener.map(|listener| {
+            let handle = metrics::install();
+            background.push(tokio::spawn(metrics_upkeep(handle.clone())));
+            (listener, handle)
+        });
         let state = Arc::new(app::AppContext {
             config,
             store,
@@ -102,6 +115,7 @@ impl App {
         Ok(Self {
             listener,
             address,
+            metrics,
             state,
             background,
             webhooks,
@@ -124,10 +138,30 @@ impl App {
         let Self {
             listener,
             address,
+            metrics,
             state,
             background,
             webhooks,
         } = self;
+        // Logged first: the tests learn the metrics address before the server's.
+        let metrics_server = metrics.map(|(listener, handle)| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!("metrics at http://{address}/metrics");
+            }
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let limits = config::HttpLimits {
+                max_connections: config::METRICS_MAX_CONNECTIONS,
+                ..state.config.http.clone()
+            };
+            let app = http::metrics::router(Arc::clone(&state), handle);
+            let serving = tokio::spawn(async move {
+                server::serve(listener, app, &limits, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+            (stop, serving)
+        });
         tracing::info!(
             "portcullis listening on {address}, issuer {}",
             state.config.issuer
@@ -140,6 +174,10 @@ impl App {
         };
         server::serve(listener, app, &state.config.http, shutdown).await;
         webhooks.stop().await;
+        if let Some((stop, serving)) = metrics_server {
+            let _ = stop.send(());
+            let _ = serving.await;
+        }
         for task in background {
             task.abort();
             let _ = task.await;
@@ -148,6 +186,18 @@ impl App {
         state.rate_limiter.stop();
         state.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Folds histogram samples into their buckets every [`config::METRICS_UPKEEP_INTERVAL_SECS`],
+/// so that a server nobody scrapes does not keep every sample.
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    let mut interval =
+        tokio::time::interval(Duration::from_secs(config::METRICS_UPKEEP_INTERVAL_SECS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        handle.run_upkeep();
     }
 }
 

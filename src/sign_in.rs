@@ -13,6 +13,7 @@ use crate::config::{
     LOGIN_WINDOW_SECS, MAX_LOGIN_FAILURES_PER_ADDRESS, MAX_LOGIN_FAILURES_PER_USERNAME,
 };
 use crate::ids::UserId;
+use crate::metrics;
 use crate::passwords;
 use crate::store::StoreError;
 use crate::users::User;
@@ -35,6 +36,24 @@ pub enum SignInError {
 
 /// The user `username` and `password` prove, asked from `address`.
 pub async fn sign_in(
+    ctx: &AppContext,
+    username: &str,
+    password: String,
+    address: IpAddr,
+    origin: &Initiator,
+) -> Result<User, SignInError> {
+    let outcome = check(ctx, username, password, address, origin).await;
+    metrics::sign_in(match &outcome {
+        Ok(_) => "success",
+        Err(SignInError::BadCredentials) => "bad_credentials",
+        Err(SignInError::Throttled) => "throttled",
+        Err(SignInError::Busy) => "busy",
+        Err(SignInError::Store(_)) => "error",
+    });
+    outcome
+}
+
+async fn check(
     ctx: &AppContext,
     username: &str,
     password: String,

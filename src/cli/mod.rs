@@ -147,6 +147,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // After the log lines that led to it.
+            crate::logging::flush();
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }

@@ -10,8 +10,9 @@ use clap::Args;
 use super::{DatabaseArgs, open_keys};
 use crate::App;
 use crate::config::{
-    self, ApiKeySettings, Config, HttpLimits, MaintenanceSettings, RateLimitSettings,
-    SignInSettings, SigningKeySettings, TokenSettings, WebhookSettings,
+    self, ApiKeySettings, Config, HttpLimits, LogFormat, MaintenanceSettings,
+    ObservabilitySettings, RateLimitSettings, SignInSettings, SigningKeySettings, TokenSettings,
+    WebhookSettings,
 };
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::plan::Plans;
@@ -38,6 +39,15 @@ pub struct ServeArgs {
     rate_limits: RateLimitSettings,
     #[command(flatten)]
     webhooks: WebhookSettings,
+    #[command(flatten)]
+    observability: ObservabilitySettings,
+}
+
+impl ServeArgs {
+    /// How the server's log lines are written: `main` sets up logging before anything runs.
+    pub fn log_format(&self) -> LogFormat {
+        self.observability.log_format
+    }
 }
 
 /// Where the server listens, and the URL it is known by.
@@ -45,23 +55,11 @@ pub struct ServeArgs {
 #[command(next_help_heading = "Listening")]
 struct Listening {
     /// Address to listen on: an IP address and a port.
-    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", value_parser = config::parse_bind)]
     bind: SocketAddr,
     /// Issuer identifier (RFC 8414): the public base URL. Default: http://localhost:<port>.
     #[arg(long, env = "PORTCULLIS_ISSUER")]
     issuer: Option<String>,
-}
-
-/// A socket address, with a hint when it names a host: the server binds to an address, and
-/// a name such as `localhost` may stand for several.
-fn parse_bind(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| {
-        let port = text.rsplit_once(':').map_or("8080", |(_, port)| port);
-        format!(
-            "{text:?} is not an IP address and port: use 127.0.0.1:{port} for this machine \
-             only, or 0.0.0.0:{port} for every interface (and set --issuer to the public URL)"
-        )
-    })
 }
 
 /// Serves until SIGTERM or SIGINT, then finishes the requests in flight within the shutdown
@@ -84,6 +82,14 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
+    let metrics_listener = match args.observability.metrics_bind {
+        Some(bind) => Some(
+            tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {bind}"))?,
+        ),
+        None => None,
+    };
     let issuer = match &args.listening.issuer {
         Some(issuer) => config::normalise_issuer(issuer).map_err(anyhow::Error::msg)?,
         None if address.ip().is_loopback() || address.ip().is_unspecified() => {
@@ -101,9 +107,11 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
         maintenance: args.maintenance,
         rate_limits: args.rate_limits,
         webhooks: args.webhooks,
+        observability: args.observability,
     };
     Ok(App::build(
         listener,
+        metrics_listener,
         config,
         store,
         Arc::new(keys),

@@ -12,10 +12,12 @@ mod health;
 mod home;
 mod introspect;
 mod login;
+pub mod metrics;
 mod page_error;
 mod pages;
 mod register;
 mod rejections;
+mod request_log;
 mod revoke;
 mod token;
 
@@ -28,7 +30,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use request_log::RequestId;
+use request_log::X_REQUEST_ID;
 
 use crate::config::MAX_BODY_BYTES;
 
@@ -98,7 +105,7 @@ pub fn router(state: AppState) -> Router {
             (response.status() == StatusCode::SERVICE_UNAVAILABLE)
                 .then(|| HeaderValue::from_static(RETRY_AFTER_SECS))
         });
-    Router::new()
+    let app = Router::new()
         .route("/", get(home::show))
         .merge(for_apps)
         .merge(for_servers)
@@ -121,6 +128,32 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(rejections::in_api_error_shape))
         .layer(middleware::from_fn(
             control_characters::refuse_in_identifiers,
+        ));
+    // Counted only when someone can see the counts.
+    let app = if state.config.observability.metrics_bind.is_some() {
+        app.layer(middleware::from_fn(metrics::record))
+    } else {
+        app
+    };
+    // Outermost, in this order: a client's unusable request id is dropped, a new one made
+    // where there is none, the response given it, and the request's span opened around
+    // everything else. (These layers wrap each route, after routing, so the span and the
+    // metrics see the matched route.)
+    let request_log = TraceLayer::new_for_http()
+        .make_span_with(request_log::span_for)
+        .on_request(())
+        .on_response(request_log::log_response)
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(());
+    app.layer(request_log)
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID,
+            request_log::NewRequestId,
+        ))
+        .layer(middleware::map_request(
+            request_log::drop_unusable_request_id,
         ))
         .with_state(state)
 }

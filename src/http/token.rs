@@ -8,6 +8,7 @@ use super::client_auth::{TokenCaller, TokenRequestFrom};
 use super::extract::Origin;
 use crate::audit::Actor;
 use crate::error::OAuthError;
+use crate::metrics;
 use crate::oauth::grants::{self, TokenResponse};
 use crate::oauth::token_request::TokenRequest;
 
@@ -17,14 +18,18 @@ pub async fn token(
     origin: Origin,
     TokenRequestFrom { caller, form }: TokenRequestFrom,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    let response = match caller {
-        TokenCaller::ApiKey { key, used_basic } => {
-            grants::api_key::exchange(&state, &key, used_basic, &form).await?
-        }
+    let (response, grant) = match caller {
+        TokenCaller::ApiKey { key, used_basic } => (
+            grants::api_key::exchange(&state, &key, used_basic, &form).await?,
+            "api_key",
+        ),
         TokenCaller::Client(client) => {
             let by = origin.by(Actor::Client(client.id.clone()));
-            grants::issue(&state, &client, TokenRequest::parse(&form)?, &by).await?
+            let request = TokenRequest::parse(&form)?;
+            let grant = request.grant().as_str();
+            (grants::issue(&state, &client, request, &by).await?, grant)
         }
     };
+    metrics::token_issued(grant);
     Ok(Json(response))
 }

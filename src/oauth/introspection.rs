@@ -12,6 +12,7 @@ use super::grants::refresh_token::check_usable;
 use crate::api_keys::{self, API_KEY_ID_PREFIX, KeyOwner};
 use crate::app::AppContext;
 use crate::clock::unix_now;
+use crate::metrics;
 use crate::rate_limit::Subject;
 use crate::secrets::hash_secret;
 use crate::store::StoreError;
@@ -65,12 +66,23 @@ pub async fn introspect(
     caller: &Caller,
     token: &str,
 ) -> Result<Value, StoreError> {
-    let inactive = json!({ "active": false });
+    let (token_type, answer) = answer(ctx, caller, token).await?;
+    metrics::introspection(answer.is_some(), token_type);
+    Ok(answer.unwrap_or_else(|| json!({ "active": false })))
+}
+
+/// What `token` looks like (the metrics' `token_type`), and its answer if it is active and
+/// the caller may see it.
+async fn answer(
+    ctx: &AppContext,
+    caller: &Caller,
+    token: &str,
+) -> Result<(&'static str, Option<Value>), StoreError> {
     if api_keys::is_well_formed(token) {
         if !caller.may_see_api_keys() {
-            return Ok(inactive);
+            return Ok(("api_key", None));
         }
-        return Ok(api_key_answer(ctx, token).await?.unwrap_or(inactive));
+        return Ok(("api_key", api_key_answer(ctx, token).await?));
     }
     if let Some(claims) = ctx.keys.verify_access_token(token, &ctx.config.issuer) {
         let issued_to = claims["client_id"].as_str().unwrap_or_default();
@@ -79,13 +91,15 @@ pub async fn introspect(
                 // A hint for an operator upgrading: this client probably is a resource server.
                 tracing::info!(client_id = %id, "introspection of another client's token by a client not registered as a resource server: answered inactive");
             }
-            return Ok(inactive);
+            return Ok(("access_token", None));
         }
-        return Ok(access_token_answer(ctx, claims).await?.unwrap_or(inactive));
+        return Ok(("access_token", access_token_answer(ctx, claims).await?));
     }
-    Ok(refresh_token_answer(ctx, caller, token)
-        .await?
-        .unwrap_or(inactive))
+    // Only an active refresh token is known to be one; anything else is just not ours.
+    Ok(match refresh_token_answer(ctx, caller, token).await? {
+        Some(answer) => ("refresh_token", Some(answer)),
+        None => ("other", None),
+    })
 }
 
 /// A refresh token's answer, if the caller may see it and it could be exchanged now.
@@ -217,6 +231,9 @@ async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, St
         answer["exp"] = exp.into();
     }
     if let Some(rate_limit) = rate_limit {
+        if !rate_limit.is_allowed() {
+            metrics::rate_limited("introspected_api_key");
+        }
         answer["rate_limit"] = rate_limit.to_json();
     }
     Ok(Some(answer))

@@ -49,6 +49,15 @@ impl TokenRequest {
         })
     }
 
+    /// The grant this request is for.
+    pub fn grant(&self) -> GrantType {
+        match self {
+            Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            Self::RefreshToken(_) => GrantType::RefreshToken,
+            Self::ClientCredentials(_) => GrantType::ClientCredentials,
+        }
+    }
+
     pub fn parse(form: &OAuthForm) -> Result<Self, OAuthError> {
         let resources = form.resources().to_vec();
         let scope = form.get("scope").map(str::to_owned);

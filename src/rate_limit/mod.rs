@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::clock::unix_now_ms;
+use crate::metrics;
 use crate::oauth::error::OAuthError;
 use counter::{Decision, Window};
 use local::LocalCounters;
@@ -32,6 +33,14 @@ pub enum Subject<'a> {
 }
 
 impl Subject<'_> {
+    /// Whose limit, as the metrics name it.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Self::ApiKey(_) => "api_key",
+            Self::Client(_) => "client",
+        }
+    }
+
     fn key(self) -> String {
         match self {
             Self::ApiKey(id) => format!("key:{id}"),
@@ -183,7 +192,10 @@ impl RateLimiter {
         let decision = match &self.shared {
             Some(redis) => match redis.step(&key, limits, now_ms).await {
                 Ok((usage, allowed)) => usage.report(limits, now_ms, allowed),
-                Err(_) => self.local.take(&key, limits, now_ms),
+                Err(_) => {
+                    metrics::rate_limit_counted_locally();
+                    self.local.take(&key, limits, now_ms)
+                }
             },
             None => self.local.take(&key, limits, now_ms),
         };
@@ -217,7 +229,10 @@ impl RateLimiter {
         let Some(outcome) = self.take(subject, named).await else {
             return Ok(());
         };
-        let refused = (!outcome.is_allowed()).then(|| OAuthError::rate_limited(&outcome));
+        let refused = (!outcome.is_allowed()).then(|| {
+            metrics::rate_limited(subject.scope());
+            OAuthError::rate_limited(&outcome)
+        });
         let _ = CALLER_LIMIT.try_with(|noted| *noted.borrow_mut() = Some(outcome));
         refused.map_or(Ok(()), Err)
     }

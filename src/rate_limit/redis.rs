@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::counter::Usage;
 use super::plan::Limits;
+use crate::metrics;
 
 /// `Usage::step` in Lua, with the state in one hash per subject that expires when it no longer
 /// matters. KEYS[1]: the hash; ARGV: now (ms), per minute, per day (0: none), GCRA interval
@@ -180,6 +181,7 @@ impl Shared {
             .connection
             .write()
             .expect("Redis connection lock poisoned") = None;
+        metrics::rate_limit_redis_up(false);
         if self.is_up.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 error = why,
@@ -198,6 +200,7 @@ impl Shared {
                     .connection
                     .write()
                     .expect("Redis connection lock poisoned") = Some(connection);
+                metrics::rate_limit_redis_up(true);
                 if !self.is_up.swap(true, Ordering::Relaxed) {
                     tracing::info!("rate limits are counted in Redis, shared by every server");
                 }

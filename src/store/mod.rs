@@ -131,6 +131,14 @@ pub struct Store {
     write_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
+/// The database pool at one moment (see [`Store::pool_usage`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 /// Which database the pool talks to, for the few things done outside the pool.
 #[derive(Clone)]
 pub(crate) enum Database {
@@ -211,6 +219,16 @@ impl Store {
     /// pooled connection costs a round trip each time it goes back to the pool.
     pub(crate) async fn dedicated_connection(&self) -> Result<AnyConnection, StoreError> {
         Ok(self.pool.acquire().await?.detach())
+    }
+
+    /// How many connections the pool has open, how many of them are idle, and how many it
+    /// may open: for the metrics.
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     pub(crate) fn database(&self) -> &Database {

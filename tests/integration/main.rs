@@ -22,6 +22,7 @@ mod keys;
 mod logging;
 mod migrations;
 mod oauth2_crate;
+mod observability;
 mod outage;
 mod pages;
 mod propagation;

@@ -20,6 +20,7 @@ use crate::app::AppContext;
 use crate::audit::{Action, Actor, AuditEvent, Initiator};
 use crate::clients::{Client, check_resource};
 use crate::keys::KeyStoreError;
+use crate::metrics;
 use crate::oauth::error::OAuthError;
 use crate::rate_limit::Subject;
 use crate::store::{Store, StoreError, WriteTx};
@@ -135,6 +136,10 @@ async fn finish<T>(
                 Store::record_event(&mut tx, &event).await?;
             }
             tx.commit().await?;
+            metrics::reuse_detected(match action {
+                Action::RefreshTokenReuseDetected => "refresh_token",
+                _ => "authorization_code",
+            });
             Err(OAuthError::invalid_grant(message))
         }
         Err(Stop::Store(error)) => {

@@ -365,7 +365,9 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let addr = rest.split(',').next().unwrap().to_owned();
-                    let issuer = rest.split("issuer ").nth(1).unwrap().trim().to_owned();
+                    // Up to a quote too: the line may be a JSON object (`--log-format json`).
+                    let issuer = rest.split("issuer ").nth(1).unwrap();
+                    let issuer = issuer.split('"').next().unwrap().trim().to_owned();
                     let _ = tx.send((addr, issuer));
                 }
                 let mut logs = sink.lock().unwrap();
@@ -390,6 +392,20 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `http://ADDRESS/metrics` of a server started with `--metrics-bind`, as it logged it
+    /// before it said it listens.
+    pub fn metrics_url(&self) -> String {
+        let logs = self.logs();
+        let rest = logs
+            .split("metrics at ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no metrics listener in the logs:\n{logs}"));
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .unwrap()
+            .to_owned()
     }
 
     /// What the server has logged so far, at info level.
