@@ -20,6 +20,7 @@ mod hostile_input;
 mod introspection;
 mod keys;
 mod logging;
+mod memory;
 mod migrations;
 mod oauth2_crate;
 mod outage;

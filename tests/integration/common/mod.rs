@@ -415,6 +415,19 @@ impl Server {
             .expect("server did not stop on SIGTERM")
     }
 
+    /// A line of the process's /proc/PID/status (`VmRSS`, `VmHWM`, …), in KiB.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let Running::Process(child) = &self.running else {
+            not_a_process()
+        };
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|line| line.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in:\n{status}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// Sends SIGTERM without waiting.
     pub fn terminate(&self) {
         let Running::Process(child) = &self.running else {
