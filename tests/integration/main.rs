@@ -25,6 +25,7 @@ mod migrations;
 mod oauth2_crate;
 mod outage;
 mod pages;
+mod postgres_tls;
 mod propagation;
 mod pruning;
 mod rate_limits;

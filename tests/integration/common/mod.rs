@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod flow;
 mod in_process;
 pub mod proxy;
