@@ -1,13 +1,14 @@
 //! Password hashing with argon2id, off the async runtime's worker threads.
 //!
 //! Each hash costs ~19 MiB and tens of milliseconds of one core, so at most one runs per core
-//! at a time (or as many as `serve --password-hashes-at-once` says): a burst of sign-ins queues here instead of stalling token issuance or exhausting
-//! memory through the blocking pool. The queue for sign-ins is short: past it a sign-in is
-//! refused at once, so that a burst cannot delay a real person's sign-in by seconds.
+//! at a time (or as many as `serve --password-hashes-at-once` says): a burst of sign-ins
+//! queues here instead of stalling token issuance or exhausting memory through the blocking
+//! pool. The queue for sign-ins is short: past it a sign-in is refused at once, so that a
+//! burst cannot delay a real person's sign-in by seconds.
 //!
 //! The 19 MiB are allocated once per hashing slot and kept: allocated and freed for each hash,
-//! they stayed in the allocator's per-thread arenas, and a minute of sign-ins left the server
-//! holding 330 MB.
+//! they stayed in the allocator's per-thread arenas, and a minute of sign-ins took the server
+//! to 625 MiB (docs/decisions.md, "Password hashing keeps its memory, one buffer per slot").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -254,6 +255,8 @@ async fn run_limited<T: Send + 'static>(
         .map_err(|_| PasswordError::Hashing)?;
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
+        // Dropped before the slot (locals drop in reverse): the memory is back in the pool
+        // before another hash can hold this slot, so buffers never outnumber slots.
         let mut memory = HashingMemory::take();
         work(memory.blocks())
     })
