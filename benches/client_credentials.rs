@@ -1,6 +1,7 @@
 //! client_credentials tokens/s, refresh-token rotations/s and API-key introspections/s over
 //! HTTP on loopback, next to the raw RS256 signing rate measured in the same run on the same
-//! machine.
+//! machine; then a minute of mixed load with sign-ins, and the server's memory (RSS) before and
+//! after it.
 //!
 //! `cargo bench --bench client_credentials` (PostgreSQL from PORTCULLIS_TEST_POSTGRES_URL,
 //! default postgres://postgres@127.0.0.1:5432/postgres; set PORTCULLIS_BENCH_SKIP_POSTGRES=1 to
@@ -9,7 +10,8 @@
 //! of the server and of PostgreSQL, not the load generator's; introspections/s at least ten
 //! times tokens/s, for a key without a rate limit and for one with (whose introspections are
 //! counted: in memory on SQLite, in Redis on PostgreSQL, as replicas would; Redis from
-//! PORTCULLIS_BENCH_REDIS_URL, default redis://127.0.0.1:6379/).
+//! PORTCULLIS_BENCH_REDIS_URL, default redis://127.0.0.1:6379/); the server's peak RSS (VmHWM)
+//! through the whole run at most 64 MiB.
 
 // A benchmark that cannot set up should stop at once: it may unwrap.
 #![allow(clippy::unwrap_used)]
@@ -29,6 +31,15 @@ const SIGN_SECONDS: f64 = 3.0;
 const LOAD_SECONDS: f64 = 8.0;
 const WARMUP_SECONDS: f64 = 1.0;
 const CONNECTIONS: usize = 32;
+/// The mixed phase: tokens, introspections and sign-ins at once, for as long as the load that
+/// once took the server from ~50 MB to ~330 MB of RSS (argon2's 19 MiB per hash).
+const MIXED_SECONDS: f64 = 60.0;
+/// Connections per request kind in the mixed phase; sign-ins are split between right and
+/// wrong passwords.
+const MIXED_CONNECTIONS: usize = 8;
+const PEAK_RSS_GOAL_MIB: f64 = 64.0;
+/// The bench users' password.
+const BENCH_PASSWORD: &str = "bench password 1";
 
 fn main() {
     println!("raw RS256 signing (kept aws-lc-rs key, RFC 9068 claims):");
@@ -52,6 +63,8 @@ fn main() {
             limited_introspections,
             floor,
             floor_alone,
+            memory,
+            mixed,
         } = http_rates(postgres.as_deref());
         println!(
             "{name:<8} client_credentials ({CONNECTIONS} conns): {:>6.0} tokens/s  p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw 2-core signing; CPU {} per token",
@@ -120,7 +133,43 @@ fn main() {
             tokens.cpu_ms() / limited_introspections.cpu_ms(),
             floor.rate / tokens.rate
         );
+        println!(
+            "{name:<8} mixed load, {MIXED_SECONDS:.0} s ({MIXED_CONNECTIONS} conns each of client_credentials and introspection, {MIXED_CONNECTIONS} signing in: half right, half wrong): {:.0} tokens/s, {:.0} introspections/s, {:.1} sign-ins/s (p50 {:.0} ms, p99 {:.0} ms; {} signed in, {} wrong, {} throttled, {} busy)",
+            mixed.tokens_per_sec,
+            mixed.introspections_per_sec,
+            mixed.sign_ins_per_sec,
+            mixed.sign_in_p50_ms,
+            mixed.sign_in_p99_ms,
+            mixed.signed_in,
+            mixed.wrong,
+            mixed.throttled,
+            mixed.busy,
+        );
+        println!(
+            "{name:<8} server memory: RSS {:.1} MiB at start, {:.1} MiB before the mixed load, {:.1} MiB after it; peak (VmHWM) {:.1} MiB (goal: at most {PEAK_RSS_GOAL_MIB:.0} MiB)",
+            memory.start_mib, memory.before_mixed_mib, memory.after_mixed_mib, memory.peak_mib,
+        );
     }
+}
+
+/// The server's resident memory at points of the run, in MiB.
+struct Memory {
+    start_mib: f64,
+    before_mixed_mib: f64,
+    after_mixed_mib: f64,
+    /// VmHWM: the most the process has ever held resident.
+    peak_mib: f64,
+}
+
+/// A line of /proc/PID/status, in MiB (the kernel writes kB, which are KiB).
+fn proc_status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(&format!("{field}:")))
+        .unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
 }
 
 /// "0.123 core-ms", split into server and services (PostgreSQL, Redis) when it uses them.
@@ -188,6 +237,8 @@ struct Rates {
     limited_introspections: LoadResult,
     floor: LoadResult,
     floor_alone: LoadResult,
+    memory: Memory,
+    mixed: MixedResult,
 }
 
 struct LoadResult {
@@ -300,6 +351,8 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         }
     };
     std::thread::spawn(move || for _ in lines {});
+    let pid = server.id();
+    let start_mib = proc_status_mib(pid, "VmRSS");
     let out = run(&[
         "clients",
         "create",
@@ -367,7 +420,6 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         "{limited_answer}"
     );
 
-    let pid = server.id();
     let token = raw_request(
         &address,
         "POST",
@@ -375,7 +427,7 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         Some((&id, &secret)),
         "grant_type=client_credentials",
     );
-    let tokens = runtime.block_on(load(pid, &address, CONNECTIONS, token));
+    let tokens = runtime.block_on(load(pid, &address, CONNECTIONS, token.clone()));
     let refresh_tokens = runtime.block_on(seed_refresh_families(&database_url, &run, CONNECTIONS));
     let refreshes = runtime.block_on(load_conversations(
         pid,
@@ -406,6 +458,39 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     let jwks = raw_request(&address, "GET", "/.well-known/jwks.json", None, "");
     let floor = runtime.block_on(load(pid, &address, CONNECTIONS, jwks.clone()));
     let floor_alone = runtime.block_on(load(pid, &address, 1, jwks));
+
+    let users: Vec<String> = (0..MIXED_CONNECTIONS / 2)
+        .map(|i| {
+            let username = format!("bench{i}");
+            let mut child = run(&[
+                "users",
+                "create",
+                "--username",
+                &username,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+            std::io::Write::write_all(
+                &mut child.stdin.take().unwrap(),
+                format!("{BENCH_PASSWORD}\n").as_bytes(),
+            )
+            .unwrap();
+            assert!(child.wait().unwrap().success(), "users create");
+            username
+        })
+        .collect();
+    let before_mixed_mib = proc_status_mib(pid, "VmRSS");
+    let mixed = runtime.block_on(mixed_load(&address, users, token, introspect(&api_key)));
+    let memory = Memory {
+        start_mib,
+        before_mixed_mib,
+        after_mixed_mib: proc_status_mib(pid, "VmRSS"),
+        peak_mib: proc_status_mib(pid, "VmHWM"),
+    };
     let result = Rates {
         sign_ms,
         tokens,
@@ -415,6 +500,8 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         limited_introspections,
         floor,
         floor_alone,
+        memory,
+        mixed,
     };
     let _ = server.kill();
     let _ = server.wait();
@@ -713,6 +800,152 @@ async fn measure(
         server_cpu_ms: server_cpu_ms / total as f64,
         database_cpu_ms: database_cpu_ms / total as f64,
     }
+}
+
+/// What the mixed phase served.
+struct MixedResult {
+    tokens_per_sec: f64,
+    introspections_per_sec: f64,
+    /// Sign-in answers of any kind per second; all but the throttled and busy ones checked a
+    /// password.
+    sign_ins_per_sec: f64,
+    sign_in_p50_ms: f64,
+    sign_in_p99_ms: f64,
+    signed_in: u64,
+    wrong: u64,
+    throttled: u64,
+    busy: u64,
+}
+
+/// MIXED_SECONDS of client_credentials tokens, introspections and sign-ins at once, each
+/// kind on MIXED_CONNECTIONS connections. Half the sign-ins use `users`' right password, one
+/// user each (a username's concurrent attempts count against it until they succeed); the
+/// other half wrong passwords for unknown usernames (the server then hashes with its default
+/// parameters all the same), each from another loopback address, so that the per-address
+/// limit on failures (50 in 15 minutes) does not turn them away unhashed.
+async fn mixed_load(
+    address: &str,
+    users: Vec<String>,
+    token: Arc<Vec<u8>>,
+    introspect: Arc<Vec<u8>>,
+) -> MixedResult {
+    let done = Arc::new(AtomicBool::new(false));
+    let mut counters = Vec::new();
+    for request in [token, introspect] {
+        let count = Arc::new(AtomicU64::new(0));
+        for _ in 0..MIXED_CONNECTIONS {
+            let (request, done, count) = (request.clone(), done.clone(), count.clone());
+            let address = address.to_owned();
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut buffer = Vec::with_capacity(4096);
+                while !done.load(Ordering::Relaxed) {
+                    stream.write_all(&request).await.unwrap();
+                    let (status, body) = read_response(&mut stream, &mut buffer).await;
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        counters.push(count);
+    }
+    let login_url = format!("http://{address}/login");
+    let mut signers = Vec::new();
+    for worker in 0..MIXED_CONNECTIONS {
+        let right = users.get(worker).cloned();
+        let (login_url, done) = (login_url.clone(), done.clone());
+        signers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut attempt = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                attempt += 1;
+                // 127.0.0.2 to 127.0.0.251, another one each time.
+                let last = 2 + ((attempt * MIXED_CONNECTIONS + worker) % 250) as u8;
+                let source = std::net::Ipv4Addr::new(127, 0, 0, last);
+                let (username, password) = match &right {
+                    Some(username) => (username.clone(), BENCH_PASSWORD.to_owned()),
+                    None => (
+                        format!("nobody{worker}x{attempt}"),
+                        format!("guess {attempt}"),
+                    ),
+                };
+                let started = Instant::now();
+                let status = sign_in(&login_url, source.into(), &username, &password).await;
+                answers.push((status, started.elapsed()));
+            }
+            answers
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(MIXED_SECONDS)).await;
+    let counts: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    done.store(true, Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for signer in signers {
+        answers.extend(signer.await.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let count = |wanted: u16| {
+        answers
+            .iter()
+            .filter(|(status, _)| *status == wanted)
+            .count() as u64
+    };
+    let mut latencies: Vec<Duration> = answers.iter().map(|(_, took)| *took).collect();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
+    let (signed_in, wrong, throttled, busy) = (count(200), count(401), count(429), count(503));
+    assert_eq!(
+        signed_in + wrong + throttled + busy,
+        answers.len() as u64,
+        "only these four answers"
+    );
+    MixedResult {
+        tokens_per_sec: counts[0] as f64 / MIXED_SECONDS,
+        introspections_per_sec: counts[1] as f64 / MIXED_SECONDS,
+        sign_ins_per_sec: answers.len() as f64 / elapsed,
+        sign_in_p50_ms: pct(0.50),
+        sign_in_p99_ms: pct(0.99),
+        signed_in,
+        wrong,
+        throttled,
+        busy,
+    }
+}
+
+/// Signs in as a browser does: the login page for its CSRF cookie and token, then the form,
+/// from `source`. Returns the status of the form's answer.
+async fn sign_in(login_url: &str, source: std::net::IpAddr, username: &str, password: &str) -> u16 {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(source)
+        .build()
+        .unwrap();
+    let page = browser
+        .get(login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let form = [
+        ("username", username),
+        ("password", password),
+        ("csrf", csrf),
+        ("continue", ""),
+    ];
+    let response = browser.post(login_url).form(&form).send().await.unwrap();
+    response.status().as_u16()
 }
 
 async fn pg_exec(admin_url: &str, sql: &str) {

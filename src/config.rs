@@ -204,6 +204,12 @@ pub struct SignInSettings {
     #[arg(long = "scope-description", env = "PORTCULLIS_SCOPE_DESCRIPTIONS",
           value_delimiter = ';', value_parser = parse_scope_description)]
     pub scope_descriptions: Vec<(String, String)>,
+    /// Password hashes (argon2id) that may run at once; default: one per core. Each keeps
+    /// 19 MiB of working memory once used, so this bounds what sign-ins add to the server's
+    /// memory. Four sign-ins per hash may wait their turn; more are asked to try again.
+    #[arg(long, env = "PORTCULLIS_PASSWORD_HASHES_AT_ONCE",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub password_hashes_at_once: Option<u16>,
 }
 
 /// API keys, and the keys people make for themselves on `/account/api-keys`.

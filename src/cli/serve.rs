@@ -72,6 +72,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Opens (or creates) the database and the signing keys, binds, and works out the issuer: the
 /// server `portcullis serve` runs, and the one the integration tests run in-process.
 pub async fn build(args: ServeArgs) -> anyhow::Result<App> {
+    if let Some(count) = args.sign_in.password_hashes_at_once {
+        crate::passwords::set_hashes_at_once(usize::from(count)).map_err(|in_force| {
+            anyhow::anyhow!(
+                "--password-hashes-at-once {count}: this process already hashes {in_force} \
+                 at once (the limit is process-wide)"
+            )
+        })?;
+    }
     let rate_limiter = start_rate_limiter(&args.rate_limits).await?;
     let store = args.database.open_or_create().await?;
     let keys = open_keys(&args.keys)?;

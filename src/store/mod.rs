@@ -14,6 +14,7 @@ pub mod health;
 pub mod organizations;
 mod pruning;
 pub mod sessions;
+mod tls;
 pub mod transaction;
 pub mod users;
 pub mod webhooks;
@@ -276,6 +277,9 @@ async fn check_postgres(url: &str) -> Result<(), StoreError> {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
     };
+    if let Some(message) = tls::explain(&error, &options, url) {
+        return Err(StoreError::CannotConnect(message));
+    }
     let message = match (&error, code.as_deref()) {
         (sqlx::Error::Io(io), _) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             format!(

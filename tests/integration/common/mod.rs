@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod flow;
 mod in_process;
 pub mod proxy;
@@ -429,6 +430,19 @@ impl Server {
         self.terminate();
         self.wait_for_exit(Duration::from_secs(10))
             .expect("server did not stop on SIGTERM")
+    }
+
+    /// A line of the process's /proc/PID/status (`VmRSS`, `VmHWM`, …), in KiB.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let Running::Process(child) = &self.running else {
+            not_a_process()
+        };
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|line| line.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in:\n{status}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     /// Sends SIGTERM without waiting.
