@@ -105,6 +105,39 @@ pub struct ApiKey {
     pub rate_limit_plan: Option<crate::rate_limit::plan::PlanName>,
 }
 
+/// How much a key was used on one UTC day, added up over every server: token exchanges at
+/// `/token` and introspections of the key at `/introspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayUsage {
+    pub day: crate::clock::UtcDay,
+    pub exchanges: u64,
+    pub introspections: u64,
+    /// Exchanges and introspections.
+    pub total: u64,
+    /// The last use of either kind (None on a day without use).
+    pub last_used_at: Option<i64>,
+    pub last_exchange_at: Option<i64>,
+    /// Where the last exchange came from: the key holder's address as this server saw it (a
+    /// proxy's, behind one). Introspections say nothing of it: their caller is the resource
+    /// server.
+    pub last_exchange_ip: Option<String>,
+}
+
+impl DayUsage {
+    /// A day without use.
+    pub fn none(day: crate::clock::UtcDay) -> Self {
+        Self {
+            day,
+            exchanges: 0,
+            introspections: 0,
+            total: 0,
+            last_used_at: None,
+            last_exchange_at: None,
+            last_exchange_ip: None,
+        }
+    }
+}
+
 /// Who a key acts for: a user (personal), an organization, or no one (service, admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

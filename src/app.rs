@@ -1,5 +1,6 @@
 //! What every request shares, whether it arrives over HTTP or is answered by the protocol
-//! layer: configuration, the database, the credential cache and the signing keys.
+//! layer: configuration, the database, the credential cache, the signing keys, the rate
+//! limiter and the per-key usage counter.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crate::credentials::CredentialCache;
 use crate::keys::KeyStore;
 use crate::rate_limit::RateLimiter;
 use crate::store::Store;
+use crate::usage::UsageCounter;
 
 pub struct AppContext {
     pub config: Config,
@@ -18,6 +20,8 @@ pub struct AppContext {
     pub keys: Arc<KeyStore>,
     /// Counts requests of keys and clients against their rate-limit plans.
     pub rate_limiter: RateLimiter,
+    /// Counts each API key's uses, written to the database every few seconds.
+    pub usage: UsageCounter,
 }
 
 /// Why the server cannot issue tokens right now.

@@ -93,6 +93,19 @@ pub const SESSION_TOUCH_SECS: i64 = 60;
 /// An API key's `last_used_at` is refreshed at most this often, so that using a key is not a
 /// write per request.
 pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
+/// How often each server adds the API-key uses it counted in memory to the database
+/// (`crate::usage`): what the admin API and the account page show lags by at most this much,
+/// and each server writes one small transaction this often, not one per use.
+pub const USAGE_FLUSH_INTERVAL_MS: u64 = 5_000;
+/// Most keys-and-days a server holds counts for while it cannot write them (a database
+/// outage); uses of further keys go uncounted, and say so in the log. An entry is about 100
+/// bytes.
+pub const USAGE_MAX_PENDING_ENTRIES: usize = 50_000;
+/// How long a stopping server tries to write the uses it counted since its last write.
+pub const USAGE_FINAL_FLUSH_TIMEOUT_SECS: u64 = 5;
+/// Longest span `GET /admin/api-keys/{id}/usage?days=N` lists, and its default.
+pub const MAX_USAGE_DAYS: i64 = 366;
+pub const DEFAULT_USAGE_DAYS: i64 = 30;
 /// On SQLite, how long the credential generation's read waits on a lock before giving up. WAL
 /// readers wait only in rare moments (recovering the log after a crash), and this one blocks
 /// the thread it runs on.

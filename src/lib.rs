@@ -34,6 +34,7 @@ pub mod server;
 pub mod sessions;
 pub mod sign_in;
 pub mod store;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 
@@ -51,9 +52,10 @@ use keys::KeyStore;
 use store::Store;
 
 /// A server put together and bound to its address: the configuration, the database, the
-/// signing keys, the credential cache and the pruner, behind the router and the connection
-/// loop. `portcullis serve` builds one (`cli::serve::build`) and runs it until SIGTERM or
-/// SIGINT; the integration tests build the same one in-process and run it until they stop it.
+/// signing keys, the credential cache, the usage counter and the pruner, behind the router and
+/// the connection loop. `portcullis serve` builds one (`cli::serve::build`) and runs it until
+/// SIGTERM or SIGINT; the integration tests build the same one in-process and run it until
+/// they stop it.
 pub struct App {
     listener: TcpListener,
     address: SocketAddr,
@@ -68,9 +70,10 @@ pub struct App {
 }
 
 impl App {
-    /// Starts the credential cache, the rescan of the keys directory and the pruner on the
-    /// current tokio runtime; connections wait in `listener`'s backlog (and scrapes in
-    /// `metrics_listener`'s, which also installs the metrics recorder) until [`App::run_until`].
+    /// Starts the credential cache, the rescan of the keys directory, the pruner and the
+    /// writing of API-key usage on the current tokio runtime; connections wait in `listener`'s
+    /// backlog (and scrapes in `metrics_listener`'s, which also installs the metrics recorder)
+    /// until [`App::run_until`].
     pub fn build(
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
@@ -105,12 +108,14 @@ impl App {
             background.push(tokio::spawn(metrics_upkeep(handle.clone())));
             (listener, handle)
         });
+        let usage = usage::UsageCounter::start(store.clone());
         let state = Arc::new(app::AppContext {
             config,
             store,
             credentials,
             keys,
             rate_limiter,
+            usage,
         });
         Ok(Self {
             listener,
@@ -173,7 +178,9 @@ impl App {
             webhooks.begin_stopping();
         };
         server::serve(listener, app, &state.config.http, shutdown).await;
-        webhooks.stop().await;
+        // No request can count a use any more: the last counts are written now, while the
+        // webhook attempts in flight end.
+        tokio::join!(state.usage.stop(), webhooks.stop());
         if let Some((stop, serving)) = metrics_server {
             let _ = stop.send(());
             let _ = serving.await;
@@ -201,11 +208,11 @@ async fn metrics_upkeep(handle: PrometheusHandle) {
     }
 }
 
-/// Deletes expired rows now and then every `interval_secs`, never stopping on a failure.
+/// Deletes expired rows, and audit events and API key usage past their retention, now and
+/// then every `interval_secs`, never stopping on a failure.
 async fn prune_periodically(store: Store, interval_secs: u64, audit_retention_days: u64) {
-    let retention_ms = i64::try_from(audit_retention_days)
-        .unwrap_or(i64::MAX / 86_400_000)
-        .saturating_mul(86_400_000);
+    let retention_days = i64::try_from(audit_retention_days).unwrap_or(i64::MAX / 86_400_000);
+    let retention_ms = retention_days.saturating_mul(86_400_000);
     let period = std::time::Duration::from_secs(interval_secs.max(1));
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -223,6 +230,14 @@ async fn prune_periodically(store: Store, interval_secs: u64, audit_retention_da
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned audit events past their retention"),
             Err(e) => tracing::warn!(error = %e, "could not prune audit events"),
+        }
+        // Usage is kept as long as the audit log: whole days, today and the retention's
+        // days before it.
+        let first_kept = clock::UtcDay::today().minus(retention_days);
+        match store.prune_api_key_usage(first_kept).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned API key usage past the audit retention"),
+            Err(e) => tracing::warn!(error = %e, "could not prune API key usage"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Cross-cutting request input: bearer credentials, admin keys, JSON bodies.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -134,8 +134,11 @@ impl FromRequestParts<AppState> for AdminActor {
 }
 
 /// Extractor: where a request came from (the peer address, its User-Agent and request id),
-/// for the audit log. Never refuses.
-pub struct Origin(Initiator);
+/// for the audit log and API-key usage. Never refuses.
+pub struct Origin {
+    initiator: Initiator,
+    peer: Option<IpAddr>,
+}
 
 /// Longest User-Agent and request id kept: enough to tell clients apart, not a place to
 /// store a novel.
@@ -150,21 +153,29 @@ impl Origin {
                 .and_then(|value| value.to_str().ok())
                 .map(|text| text.chars().take(MAX_RECORDED_HEADER_CHARS).collect())
         };
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string());
-        Self(Initiator {
-            actor: Actor::Anonymous,
-            ip,
-            user_agent: header("user-agent"),
-            request_id: header("x-request-id"),
-        })
+            .map(|ConnectInfo(peer)| peer.ip());
+        Self {
+            initiator: Initiator {
+                actor: Actor::Anonymous,
+                ip: peer.map(|ip| ip.to_string()),
+                user_agent: header("user-agent"),
+                request_id: header("x-request-id"),
+            },
+            peer,
+        }
     }
 
     /// The request, made by `actor`.
     pub fn by(&self, actor: Actor) -> Initiator {
-        self.0.as_actor(actor)
+        self.initiator.as_actor(actor)
+    }
+
+    /// The peer's address (a proxy's, behind one).
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer
     }
 }
 

@@ -20,7 +20,7 @@ pub async fn token(
 ) -> Result<Json<TokenResponse>, OAuthError> {
     let (response, grant) = match caller {
         TokenCaller::ApiKey { key, used_basic } => (
-            grants::api_key::exchange(&state, &key, used_basic, &form).await?,
+            grants::api_key::exchange(&state, &key, used_basic, &form, origin.peer_ip()).await?,
             "api_key",
         ),
         TokenCaller::Client(client) => {

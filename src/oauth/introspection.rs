@@ -16,6 +16,7 @@ use crate::metrics;
 use crate::rate_limit::Subject;
 use crate::secrets::hash_secret;
 use crate::store::StoreError;
+use crate::usage::KeyUse;
 
 /// Who asked.
 pub enum Caller {
@@ -200,6 +201,7 @@ async fn api_key_answer(ctx: &AppContext, key: &str) -> Result<Option<Value>, St
     };
     ctx.credentials.record_use(&cached, now).await;
     let key = &cached.key;
+    ctx.usage.record(&key.id, KeyUse::Introspection, now);
     // A product's API introspects each request's key: that is where the key's own limit is
     // counted (the resource server asking never is). Over the limit, the key is still valid.
     let rate_limit = ctx

@@ -5,6 +5,7 @@
 //! databases accept. A write that must not race is a single conditional statement, or runs
 //! in a `WriteTx` (see `transaction`).
 
+pub mod api_key_usage;
 pub mod api_keys;
 pub mod audit;
 pub mod clients;

@@ -1,6 +1,8 @@
 //! An API key at the token endpoint: a degenerate client-credentials grant, where one string
 //! is both client id and secret. The JWT's `sub` is the key's owner and `client_id` the key.
 
+use std::net::IpAddr;
+
 use super::{TokenResponse, claims, granted_scope, sign};
 use crate::api_keys::{self, ApiKeyKind, KeyOwner};
 use crate::app::AppContext;
@@ -12,12 +14,15 @@ use crate::oauth::grant_type::GrantType;
 use crate::oauth::token_request::TokenRequest;
 use crate::rate_limit::Subject;
 use crate::secrets::hash_secret;
+use crate::usage::KeyUse;
 
+/// Exchanges `key` for a token, for a caller at `from` (counted in the key's usage).
 pub async fn exchange(
     ctx: &AppContext,
     key: &str,
     used_basic: bool,
     form: &OAuthForm,
+    from: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     // The checksum refuses typos and other strings without a database look-up.
     if !api_keys::is_well_formed(key) {
@@ -76,6 +81,7 @@ pub async fn exchange(
         None => ctx.config.keys.access_token_ttl_secs,
     };
     ctx.credentials.record_use(&cached, now).await;
+    ctx.usage.record(&key.id, KeyUse::Exchange { from }, now);
     let audience = Audience::One(ctx.config.default_audience().to_owned());
     let mut claims = claims(
         ctx,
