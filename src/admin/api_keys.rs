@@ -1,14 +1,17 @@
-//! Making, changing and revoking API keys: the admin API, the CLI and the account page all
-//! make keys through [`create_api_key`].
+//! Making, changing and revoking API keys, and reading how much they are used: the admin API,
+//! the CLI and the account page all make keys through [`create_api_key`].
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::{Actor, Error, Initiator, check_plan};
 use crate::api_keys::{
-    ApiKey, ApiKeyKind, KeyEnv, KeyOwner, check_metadata, display_prefix, generate_key,
+    ApiKey, ApiKeyKind, DayUsage, KeyEnv, KeyOwner, check_metadata, display_prefix, generate_key,
 };
 use crate::audit::{Action, AuditEvent};
-use crate::clock::unix_now;
+use crate::clock::{UtcDay, unix_now};
+use crate::config::MAX_USAGE_DAYS;
 use crate::ids::{ApiKeyId, UserId};
 use crate::names::DisplayName;
 use crate::oauth::scope::Scope;
@@ -317,6 +320,51 @@ pub async fn revoke_api_key(store: &Store, id: &ApiKeyId, by: &Initiator) -> Res
     }
     tracing::info!(key_id = %id, "revoked an API key");
     Ok(())
+}
+
+/// How much the key was used today (UTC), added up over every server as of their last writes
+/// (a few seconds behind); zero when it was not used.
+pub async fn api_key_usage_today(store: &Store, id: &ApiKeyId) -> Result<DayUsage, Error> {
+    let today = UtcDay::today();
+    let mut found = store.api_key_usage(id, today, today).await?;
+    Ok(found.pop().unwrap_or_else(|| DayUsage::none(today)))
+}
+
+/// The key's usage on each of the last `days` days (today included) that saw any, newest
+/// first; `days` is 1 to [`MAX_USAGE_DAYS`].
+pub async fn api_key_usage(store: &Store, id: &ApiKeyId, days: i64) -> Result<UsageSpan, Error> {
+    if !(1..=MAX_USAGE_DAYS).contains(&days) {
+        return Err(Error::Invalid(format!(
+            "days must be 1 to {MAX_USAGE_DAYS}"
+        )));
+    }
+    find_api_key(store, id).await?;
+    let last = UtcDay::today();
+    let first = last.minus(days - 1);
+    let days = store.api_key_usage(id, first, last).await?;
+    Ok(UsageSpan { first, last, days })
+}
+
+/// Usage over a span of days.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UsageSpan {
+    pub first: UtcDay,
+    pub last: UtcDay,
+    /// The days that saw use, newest first.
+    pub days: Vec<DayUsage>,
+}
+
+/// Today's usage of each of the person's keys that was used today.
+pub async fn personal_keys_usage_today(
+    store: &Store,
+    user_id: &UserId,
+) -> Result<HashMap<ApiKeyId, DayUsage>, Error> {
+    let today = UtcDay::today();
+    Ok(store
+        .personal_keys_usage_on(user_id, today)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 fn no_key(id: &ApiKeyId) -> Error {

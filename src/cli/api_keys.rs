@@ -1,4 +1,5 @@
-//! `portcullis api-keys`: create (the key printed once), list, show and revoke API keys.
+//! `portcullis api-keys`: create (the key printed once), list, show (with today's usage) and
+//! revoke API keys.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -7,7 +8,7 @@ use super::{DatabaseArgs, output, with_store};
 use crate::admin::Initiator;
 use crate::admin::api_keys::{self, Expiry, KeyRequest};
 use crate::admin::users::find_user_by_username;
-use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
+use crate::api_keys::{ApiKey, ApiKeyKind, DayUsage, KeyEnv, KeyOwner};
 use crate::ids::{ApiKeyId, OrgId};
 use crate::rate_limit::plan::PlanName;
 
@@ -64,7 +65,7 @@ enum ApiKeysCommand {
     },
     /// List keys (never their secrets).
     List {},
-    /// Show a key (never its secret).
+    /// Show a key (never its secret), with how much it was used today (UTC).
     Show { id: ApiKeyId },
     /// Revoke a key by id; it is refused from the next request on.
     Revoke { id: ApiKeyId },
@@ -154,8 +155,11 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
         }
         ApiKeysCommand::Show { id } => {
             let key = api_keys::find_api_key(store, &id).await?;
+            let usage = api_keys::api_key_usage_today(store, &id).await?;
             if json {
-                output::json(&json!(key));
+                let mut out = json!(key);
+                out["usage"] = json!(usage);
+                output::json(&out);
             } else {
                 let owner = match &key.owner {
                     KeyOwner::User { user_id } => format!("user {user_id}"),
@@ -178,6 +182,7 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
                     ("expires", output::time(key.expires_at)),
                     ("revoked", output::time(key.revoked_at)),
                     ("last used", output::time(key.last_used_at)),
+                    (&format!("used today ({})", usage.day), usage_today(&usage)),
                 ]);
             }
             Ok(())
@@ -189,6 +194,25 @@ pub async fn run(args: ApiKeysArgs, json: bool) -> anyhow::Result<()> {
         }
     })
     .await
+}
+
+/// "12 (7 exchanges, 5 introspections), last at 2026-03-01 12:00 UTC, last exchange from
+/// 203.0.113.7", or "0".
+fn usage_today(usage: &DayUsage) -> String {
+    if usage.total == 0 {
+        return "0".into();
+    }
+    let mut words = format!(
+        "{} ({} exchanges, {} introspections), last at {}",
+        usage.total,
+        usage.exchanges,
+        usage.introspections,
+        output::time(usage.last_used_at)
+    );
+    if let Some(ip) = &usage.last_exchange_ip {
+        words.push_str(&format!(", last exchange from {ip}"));
+    }
+    words
 }
 
 fn state(key: &ApiKey) -> &'static str {

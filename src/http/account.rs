@@ -9,11 +9,13 @@ use super::AppState;
 use super::extract::Origin;
 use super::login::see_other;
 use super::page_error::PageError;
-use super::pages::{self, AccountKeysPage, KeyRow};
+use super::pages::{self, AccountKeysPage, KeyRow, with_thousands_separators};
 use crate::admin::api_keys::{
-    Expiry, PersonalKey, create_personal_key, list_personal_keys, revoke_personal_key,
+    Expiry, PersonalKey, create_personal_key, list_personal_keys, personal_keys_usage_today,
+    revoke_personal_key,
 };
 use crate::admin::{self, Actor};
+use crate::api_keys::DayUsage;
 use crate::clock::unix_now;
 use crate::ids::ApiKeyId;
 use crate::oauth::scope::Scope;
@@ -165,6 +167,7 @@ async fn render(
     error: Option<&str>,
 ) -> Result<Response, PageError> {
     let keys = list_personal_keys(&state.store, &user.id).await?;
+    let usage = personal_keys_usage_today(&state.store, &user.id).await?;
     let now = unix_now();
     let rows = keys
         .iter()
@@ -184,6 +187,7 @@ async fn render(
                 Some(at) if now - at < 3600 => "within the hour".into(),
                 Some(at) => format!("{} days ago", (now - at) / 86_400),
             },
+            usage_today: usage_in_words(usage.get(&k.id)),
             is_active: k.is_usable(now),
         })
         .collect();
@@ -218,4 +222,21 @@ async fn render(
         pages::html_page(status, &page, None, true),
         new_cookie,
     ))
+}
+
+/// "used 1,204 times today, last token request from 203.0.113.7": the address is the last
+/// exchange's, since an introspection comes from the API checking the key, not from whoever
+/// holds it; a key only ever checked by APIs shows no address.
+fn usage_in_words(usage: Option<&DayUsage>) -> String {
+    let Some(usage) = usage.filter(|usage| usage.total > 0) else {
+        return "not used today".into();
+    };
+    let times = match usage.total {
+        1 => "once".to_owned(),
+        n => format!("{} times", with_thousands_separators(n)),
+    };
+    match &usage.last_exchange_ip {
+        Some(ip) => format!("used {times} today, last token request from {ip}"),
+        None => format!("used {times} today"),
+    }
 }

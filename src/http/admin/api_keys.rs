@@ -1,7 +1,9 @@
-//! `/admin/api-keys`: create (the secret shown once), list, show, change and revoke API keys.
+//! `/admin/api-keys`: create (the secret shown once), list, show (with today's usage), change
+//! and revoke API keys, and their usage day by day.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,6 +12,7 @@ use super::paging::Page;
 use crate::admin::api_keys::{self, Expiry, KeyChange, KeyRequest};
 use crate::api_keys::{ApiKey, ApiKeyKind, KeyEnv, KeyOwner};
 use crate::clients::present_even_if_null;
+use crate::config::DEFAULT_USAGE_DAYS;
 use crate::error::AdminError;
 use crate::http::AppState;
 use crate::http::extract::{AdminActor, AdminJson, AdminKey};
@@ -127,12 +130,42 @@ pub async fn list(
     ))
 }
 
+/// The key, with `usage`: today's (UTC), as of every server's last write.
 pub async fn show(
     _: AdminKey,
     State(state): State<AppState>,
     Path(id): Path<ApiKeyId>,
-) -> Result<Json<ApiKey>, AdminError> {
-    Ok(Json(api_keys::find_api_key(&state.store, &id).await?))
+) -> Result<Json<Value>, AdminError> {
+    let key = api_keys::find_api_key(&state.store, &id).await?;
+    let usage = api_keys::api_key_usage_today(&state.store, &id).await?;
+    let mut body = json!(key);
+    body["usage"] = json!(usage);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// How many days back, today included.
+    days: Option<i64>,
+}
+
+/// `GET /admin/api-keys/{id}/usage?days=30`: the days that saw use, newest first.
+pub async fn usage(
+    _: AdminKey,
+    State(state): State<AppState>,
+    Path(id): Path<ApiKeyId>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let Query(query) = query.map_err(|e| AdminError::invalid_input(e.body_text()))?;
+    let days = query.days.unwrap_or(DEFAULT_USAGE_DAYS);
+    let span = api_keys::api_key_usage(&state.store, &id, days).await?;
+    Ok(Json(json!({
+        "api_key_id": id,
+        "from": span.first,
+        "to": span.last,
+        "days": span.days,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
                 .patch(api_keys::update)
                 .delete(api_keys::revoke),
         )
+        .route("/api-keys/{id}/usage", get(api_keys::usage))
         .route(
             "/orgs",
             post(organizations::create).get(organizations::list),
