@@ -37,5 +37,6 @@ mod revocation;
 mod slow_clients;
 mod sqlite_write_failures;
 mod token;
+mod usage;
 mod users;
 mod webhooks;
