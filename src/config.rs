@@ -98,7 +98,7 @@ pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 /// and each server writes one small transaction this often, not one per use.
 pub const USAGE_FLUSH_INTERVAL_MS: u64 = 5_000;
 /// Most keys-and-days a server holds counts for while it cannot write them (a database
-/// outage); uses of further keys go uncounted, and say so in the log. An entry is about 100
+/// outage); uses of further keys go uncounted, and say so in the log. An entry is about 150
 /// bytes.
 pub const USAGE_MAX_PENDING_ENTRIES: usize = 50_000;
 /// How long a stopping server tries to write the uses it counted since its last write.
