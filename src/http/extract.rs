@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::request_log::request_id_of;
 use crate::api_keys::{self, ApiKey, ApiKeyKind};
 use crate::audit::{Actor, Initiator};
 use crate::clock::unix_now;
@@ -140,8 +141,7 @@ pub struct Origin {
     peer: Option<IpAddr>,
 }
 
-/// Longest User-Agent and request id kept: enough to tell clients apart, not a place to
-/// store a novel.
+/// Longest User-Agent kept: enough to tell clients apart, not a place to store a novel.
 const MAX_RECORDED_HEADER_CHARS: usize = 256;
 
 impl Origin {
@@ -162,7 +162,7 @@ impl Origin {
                 actor: Actor::Anonymous,
                 ip: peer.map(|ip| ip.to_string()),
                 user_agent: header("user-agent"),
-                request_id: header("x-request-id"),
+                request_id: request_id_of(&parts.extensions).map(str::to_owned),
             },
             peer,
         }

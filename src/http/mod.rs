@@ -34,7 +34,6 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use request_log::RequestId;
 use request_log::X_REQUEST_ID;
 
 use crate::config::MAX_BODY_BYTES;

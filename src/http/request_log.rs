@@ -2,12 +2,10 @@
 //! is usable, else a new one; the response echoes it, and every log line of the request carries
 //! it (and the method and route) in the `request` span, which ends with one line per response.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Extensions, HeaderName, HeaderValue};
 use axum::response::Response;
 use tower_http::request_id::{self, MakeRequestId};
 use tracing::Span;
@@ -58,11 +56,7 @@ impl MakeRequestId for NewRequestId {
 
 /// The `request` span, around everything the request does.
 pub fn span_for(request: &Request) -> Span {
-    let request_id = request
-        .extensions()
-        .get::<request_id::RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default();
+    let request_id = request_id_of(request.extensions()).unwrap_or_default();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -76,29 +70,12 @@ pub fn log_response(response: &Response, latency: Duration, _: &Span) {
     tracing::info!(status = response.status().as_u16(), latency_us, "answered");
 }
 
-/// The request's id, for code that records it (an audit event): the one in the response's
-/// `X-Request-Id` and the request's log lines.
-#[derive(Debug, Clone)]
-pub struct RequestId(String);
-
-impl RequestId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = Infallible;
-
-    /// Empty only for a request that did not pass through the router's layers.
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .extensions
-            .get::<request_id::RequestId>()
-            .and_then(|id| id.header_value().to_str().ok())
-            .unwrap_or_default();
-        Ok(Self(id.to_owned()))
-    }
+/// The request's id, as the response's `X-Request-Id` and its log lines carry it: for code
+/// that records it (an audit event). None for a request that did not pass the router's layers.
+pub fn request_id_of(extensions: &Extensions) -> Option<&str> {
+    extensions
+        .get::<request_id::RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
 }
 
 #[cfg(test)]
