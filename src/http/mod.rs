@@ -29,6 +29,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -104,7 +105,49 @@ pub fn router(state: AppState) -> Router {
             (response.status() == StatusCode::SERVICE_UNAVAILABLE)
                 .then(|| HeaderValue::from_static(RETRY_AFTER_SECS))
         });
-    let app = Router::new()
+    // Counted only when someone can see the counts.
+    let metrics = state
+        .config
+        .observability
+        .metrics_bind
+        .is_some()
+        .then(|| middleware::from_fn(metrics::record));
+    // Around every route, outermost first: a client's unusable request id is dropped, a new
+    // one made where there is none, the response given it, the request's span opened around
+    // everything else, and then the guards every request passes. One stack, applied once:
+    // axum clones and boxes each `Router::layer` per request, so ten of them cost more than
+    // some handlers. (They still wrap each route, after routing, so the span and the metrics
+    // see the matched route.)
+    let request_log = TraceLayer::new_for_http()
+        .make_span_with(request_log::span_for)
+        .on_request(())
+        .on_response(request_log::log_response)
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(());
+    let around_every_route = ServiceBuilder::new()
+        .layer(middleware::map_request(
+            request_log::drop_unusable_request_id,
+        ))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID,
+            request_log::NewRequestId,
+        ))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(request_log)
+        .option_layer(metrics)
+        .layer(middleware::from_fn(
+            control_characters::refuse_in_identifiers,
+        ))
+        .layer(middleware::from_fn(rejections::in_api_error_shape))
+        .layer(middleware::from_fn_with_state(
+            body_read_timeout,
+            body::read_whole,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(strict_transport_security)
+        .layer(retry_after_503);
+    Router::new()
         .route("/", get(home::show))
         .merge(for_apps)
         .merge(for_servers)
@@ -117,43 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/api-keys/{id}/revoke", post(account::revoke))
         .nest("/admin", admin::router())
         .fallback(not_found)
-        .layer(retry_after_503)
-        .layer(strict_transport_security)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            body_read_timeout,
-            body::read_whole,
-        ))
-        .layer(middleware::from_fn(rejections::in_api_error_shape))
-        .layer(middleware::from_fn(
-            control_characters::refuse_in_identifiers,
-        ));
-    // Counted only when someone can see the counts.
-    let app = if state.config.observability.metrics_bind.is_some() {
-        app.layer(middleware::from_fn(metrics::record))
-    } else {
-        app
-    };
-    // Outermost, in this order: a client's unusable request id is dropped, a new one made
-    // where there is none, the response given it, and the request's span opened around
-    // everything else. (These layers wrap each route, after routing, so the span and the
-    // metrics see the matched route.)
-    let request_log = TraceLayer::new_for_http()
-        .make_span_with(request_log::span_for)
-        .on_request(())
-        .on_response(request_log::log_response)
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(());
-    app.layer(request_log)
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(SetRequestIdLayer::new(
-            X_REQUEST_ID,
-            request_log::NewRequestId,
-        ))
-        .layer(middleware::map_request(
-            request_log::drop_unusable_request_id,
-        ))
+        .layer(around_every_route)
         .with_state(state)
 }
 
