@@ -173,7 +173,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(args) => orgs::run(args, json).await,
         Command::ApiKeys(args) => api_keys::run(args, json).await,
         Command::Audit(args) => audit::run(args, json).await,
-        Command::SigningKeys(args) => signing_keys::run(args, json),
+        Command::SigningKeys(args) => signing_keys::run(args, json).await,
         Command::Webhooks(args) => webhooks::run(args, json).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();

@@ -4,7 +4,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{open_keys, output};
+use super::{DatabaseArgs, open_keys, output, with_store};
+use crate::audit::{Action, AuditEvent, Initiator};
 use crate::clock::unix_now;
 use crate::config::SigningKeySettings;
 
@@ -12,6 +13,9 @@ use crate::config::SigningKeySettings;
 pub struct SigningKeysArgs {
     #[command(flatten)]
     keys: SigningKeySettings,
+    /// Where a rotation is recorded in the audit log.
+    #[command(flatten)]
+    database: DatabaseArgs,
     #[command(subcommand)]
     command: SigningKeysCommand,
 }
@@ -27,7 +31,7 @@ enum SigningKeysCommand {
     },
 }
 
-pub fn run(args: SigningKeysArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run(args: SigningKeysArgs, json: bool) -> anyhow::Result<()> {
     if !args.keys.keys_dir.is_dir() {
         anyhow::bail!(
             "no signing keys at {}: run this where `portcullis serve` runs, or point at the \
@@ -64,9 +68,24 @@ pub fn run(args: SigningKeysArgs, json: bool) -> anyhow::Result<()> {
         }
         SigningKeysCommand::Rotate { now } => {
             let delay = if now { 0 } else { args.keys.jwks_max_age_secs };
-            let kid = keys
-                .rotate(delay)
-                .context("cannot rotate the signing key")?;
+            // The database first: a rotation that cannot be recorded is not made.
+            let store = args.database.open_existing().await?;
+            let kid = with_store(store, async |store| {
+                let kid = keys
+                    .rotate(delay)
+                    .context("cannot rotate the signing key")?;
+                let event = AuditEvent::new(
+                    Action::SigningKeyRotated,
+                    &Initiator::cli(),
+                    Some(&kid),
+                    json!({ "activates_in_secs": delay }),
+                );
+                store.record_event_alone(&event).await.with_context(|| {
+                    format!("rotated the signing key (new key {kid}), but cannot record it in the audit log")
+                })?;
+                Ok(kid)
+            })
+            .await?;
             let activates_at = unix_now() + delay;
             if json {
                 output::json(&json!({ "kid": kid, "activates_at": activates_at }));

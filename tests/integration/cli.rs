@@ -465,6 +465,16 @@ async fn cli_refuses_a_missing_database() {
     let message = stderr(&cli(&db, &keys, &["signing-keys", "list"]));
     assert!(message.contains("--keys-dir"), "{message}");
     assert!(!keys.exists());
+    // A rotation is recorded in the audit log, so without the database none is made.
+    std::fs::create_dir(&keys).unwrap();
+    let message = stderr(&cli(&db, &keys, &["signing-keys", "rotate", "--now"]));
+    assert!(message.contains("--database-url"), "{message}");
+    assert_eq!(
+        std::fs::read_dir(&keys).unwrap().count(),
+        0,
+        "a key was made"
+    );
+    std::fs::remove_dir(&keys).unwrap();
 
     assert!(text(&cli(&db, &keys, &["migrate"])).contains("migrations applied"));
     assert!(text(&cli(&db, &keys, &["clients", "list"])).starts_with("no clients yet"));

@@ -156,4 +156,17 @@ async fn cli_rotation_reaches_a_running_server(backend: Backend) {
     let listed = cli(&env.db, &env.keys_dir, &["signing-keys", "list", "--json"]);
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed["keys"].as_array().unwrap().len(), 2);
+
+    // The rotation is in the audit log, made by the CLI, naming the new key.
+    let events = cli(
+        &env.db,
+        &env.keys_dir,
+        &["audit", "list", "--action", "signing_key.rotated", "--json"],
+    );
+    let events: Value = serde_json::from_slice(&events.stdout).unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "cli");
+    assert_eq!(events[0]["target"], signed_with.as_str());
+    assert_eq!(events[0]["details"]["activates_in_secs"], 0);
 }
