@@ -9,7 +9,8 @@
 //! replica, the CLI) is seen by the next request on every server, exactly as without the cache;
 //! what the cache saves is the look-ups. How a request learns the generation:
 //! - on SQLite, from SQLite's own change counter (`PRAGMA data_version`), reading the row
-//!   only after a commit ([`SqliteGenerationReader`]);
+//!   only after a commit ([`SqliteGenerationReader`]), one check for all the requests waiting
+//!   at once ([`SqliteRounds`]);
 //! - on PostgreSQL, from this server's view while every change waits for it ([`ChangeWatch`]),
 //!   else by a read shared with concurrent requests ([`GenerationFence`]).
 
@@ -17,6 +18,7 @@ mod fence;
 mod leases;
 mod observed;
 mod sqlite;
+mod sqlite_rounds;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ use fence::GenerationFence;
 use leases::ChangeWatch;
 use observed::Observed;
 use sqlite::SqliteGenerationReader;
+use sqlite_rounds::SqliteRounds;
 
 use crate::api_keys::ApiKey;
 use crate::clients::Client;
@@ -46,8 +49,9 @@ pub struct CredentialCache {
 
 /// How a request learns the current generation.
 enum Freshness {
-    /// Its own synchronous read of the SQLite file, made only if the file may have changed.
-    ReadFile(Box<SqliteGenerationReader>),
+    /// A check of the SQLite file begun after the request asked, shared with the requests
+    /// waiting with it; the row is read only if the file may have changed.
+    ReadFile(Box<SqliteRounds>),
     /// This server's view while it holds a lease, else a query shared with concurrent requests.
     Watched {
         watch: Arc<ChangeWatch>,
@@ -117,7 +121,8 @@ impl CredentialCache {
     pub fn start(store: Store) -> Result<Self, StoreError> {
         let freshness = match store.database() {
             Database::Sqlite { path } => {
-                Freshness::ReadFile(Box::new(SqliteGenerationReader::open(path)?))
+                let reader = SqliteGenerationReader::open(path)?;
+                Freshness::ReadFile(Box::new(SqliteRounds::start(reader)))
             }
             Database::Postgres { .. } => {
                 let fence = GenerationFence::new(store.clone());
@@ -153,7 +158,7 @@ impl CredentialCache {
 
     async fn observe_now(&self) -> Result<Observed, StoreError> {
         match &self.freshness {
-            Freshness::ReadFile(reader) => reader.observe(),
+            Freshness::ReadFile(rounds) => rounds.observe().await,
             Freshness::Watched { watch, fence } => match watch.trusted() {
                 Some(observed) => Ok(observed),
                 None => fence.observe().await,
