@@ -5,13 +5,19 @@
 //!
 //! `cargo bench --bench client_credentials` (PostgreSQL from PORTCULLIS_TEST_POSTGRES_URL,
 //! default postgres://postgres@127.0.0.1:5432/postgres; set PORTCULLIS_BENCH_SKIP_POSTGRES=1 to
-//! measure SQLite only). Goals: tokens/s at least 60% of two cores' raw signing rate; an
-//! introspection of an API key costing well under a tenth of a JWT signature, counting the CPU
-//! of the server and of PostgreSQL, not the load generator's; introspections/s at least ten
-//! times tokens/s, for a key without a rate limit and for one with (whose introspections are
-//! counted: in memory on SQLite, in Redis on PostgreSQL, as replicas would; Redis from
-//! PORTCULLIS_BENCH_REDIS_URL, default redis://127.0.0.1:6379/); the server's peak RSS (VmHWM)
-//! through the whole run at most 64 MiB.
+//! measure SQLite only).
+//!
+//! One node, measured as one core: the server runs on CPU 0 and the load generator on CPU 1
+//! (`taskset`), so that a rate is what the server's core sustains, not what is left of it by
+//! a load generator sharing it. The request kinds that are compared take turns, round after
+//! round, so that a machine whose speed drifts during the run slows them alike.
+//!
+//! Goals: tokens/s at least 60% of one core's raw signing rate; introspections/s at least ten
+//! times tokens/s, for a key without a rate limit and for one with (counted in the server's
+//! memory, as one node counts); the server's peak RSS (VmHWM) through the whole run at most
+//! 64 MiB. Also shown: the CPU per request of the server and of PostgreSQL and Redis (not the
+//! load generator's), and on PostgreSQL a limited key counted in Redis, as replicas count
+//! (Redis from PORTCULLIS_BENCH_REDIS_URL, default redis://127.0.0.1:6379/).
 
 // A benchmark that cannot set up should stop at once: it may unwrap.
 #![allow(clippy::unwrap_used)]
@@ -28,8 +34,14 @@ use portcullis::oauth::scope::Scope;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const SIGN_SECONDS: f64 = 3.0;
+/// Measured seconds per request kind, over ROUNDS turns.
 const LOAD_SECONDS: f64 = 8.0;
-const WARMUP_SECONDS: f64 = 1.0;
+const ROUNDS: u32 = 4;
+/// Before each turn, on fresh connections.
+const WARMUP_SECONDS: f64 = 0.5;
+/// Where the server runs, and where the load generator does (the higher of the two).
+const SERVER_CPU: usize = 0;
+const LOAD_CPU: usize = 1;
 const CONNECTIONS: usize = 32;
 /// The mixed phase: tokens, introspections and sign-ins at once, for as long as the load that
 /// once took the server from ~50 MB to ~330 MB of RSS (argon2's 19 MiB per hash).
@@ -46,13 +58,27 @@ fn main() {
     let one_core = sign_rate(1);
     let two_cores = sign_rate(2);
     println!("  1 thread : {one_core:>8.0} signs/s");
-    println!("  2 threads: {two_cores:>8.0} signs/s   (baseline)");
+    println!("  2 threads: {two_cores:>8.0} signs/s");
+    println!("  one signature costs {:.3} core-ms", 1000.0 / one_core);
+    // Read before pinning, which leaves this process one CPU.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = pin_load_generator(cpus);
+    let (baseline, cores) = if pinned {
+        println!(
+            "server on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU}: every rate below is what one server core sustains"
+        );
+        (one_core, "1-core")
+    } else {
+        println!(
+            "NOT PINNED (fewer than two CPUs, or no taskset): the server and the load generator share every core, so cheap requests' rates are capped by the load generator"
+        );
+        (two_cores, "2-core")
+    };
 
     let mut backends = vec![("sqlite", None)];
     if std::env::var("PORTCULLIS_BENCH_SKIP_POSTGRES").is_err() {
         backends.push(("postgres", Some(postgres_admin_url())));
     }
-    println!("  one signature costs {:.3} core-ms", 1000.0 / one_core);
     for (name, postgres) in backends {
         let Rates {
             sign_ms,
@@ -63,23 +89,24 @@ fn main() {
             limited_introspections,
             floor,
             floor_alone,
+            counted_in_redis,
             memory,
             mixed,
-        } = http_rates(postgres.as_deref());
+        } = http_rates(postgres.as_deref(), pinned, cpus);
         println!(
-            "{name:<8} client_credentials ({CONNECTIONS} conns): {:>6.0} tokens/s  p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw 2-core signing; CPU {} per token",
+            "{name:<8} client_credentials ({CONNECTIONS} conns): {:>6.0} tokens/s  p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw {cores} signing (goal: at least 60%); CPU {} per token",
             tokens.rate,
             tokens.p50_ms,
             tokens.p99_ms,
-            100.0 * tokens.rate / two_cores,
+            100.0 * tokens.rate / baseline,
             cpu_text(&tokens),
         );
         println!(
-            "{name:<8} refresh rotation ({CONNECTIONS} conns):   {:>6.0} refreshes/s p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw 2-core signing; CPU {} per refresh",
+            "{name:<8} refresh rotation ({CONNECTIONS} conns):   {:>6.0} refreshes/s p50 {:>6.2} ms  p99 {:>6.2} ms  = {:.0}% of raw {cores} signing; CPU {} per refresh",
             refreshes.rate,
             refreshes.p50_ms,
             refreshes.p99_ms,
-            100.0 * refreshes.rate / two_cores,
+            100.0 * refreshes.rate / baseline,
             cpu_text(&refreshes),
         );
         println!(
@@ -107,32 +134,35 @@ fn main() {
                 100.0 * (result.cpu_ms() - floor.cpu_ms()) / sign_ms
             );
         }
-        let counted_in = if postgres.is_some() {
-            "Redis"
-        } else {
-            "memory"
-        };
         println!(
-            "{name:<8} introspection of a rate-limited key, counted in {counted_in} ({CONNECTIONS} conns): {:>6.0} req/s     p50 {:>6.2} ms  p99 {:>6.2} ms; CPU {} per request",
+            "{name:<8} introspection of a rate-limited key, counted in memory ({CONNECTIONS} conns): {:>6.0} req/s     p50 {:>6.2} ms  p99 {:>6.2} ms; CPU {} per request",
             limited_introspections.rate,
             limited_introspections.p50_ms,
             limited_introspections.p99_ms,
             cpu_text(&limited_introspections),
         );
         println!(
-            "{name:<8} introspections/s ÷ client_credentials tokens/s ({CONNECTIONS} conns each): {:.1}x, rate-limited key {:.1}x (goal: at least 10x)",
+            "{name:<8} introspections/s ÷ client_credentials tokens/s ({CONNECTIONS} conns each, taking turns): {:.1}x, rate-limited key {:.1}x (goal: at least 10x)",
             introspections.rate / tokens.rate,
             limited_introspections.rate / tokens.rate
         );
-        // The load generator shares the two cores, and an introspection costs about what the
-        // bare HTTP floor costs, so the throughput ratio is capped by the floor here. What one
-        // server can sustain is its CPU per request: that ratio is the capacity ratio.
+        // What the server spends per request, whoever else shares the machine.
         println!(
-            "{name:<8} capacity: CPU per token ÷ CPU per introspection ({CONNECTIONS} conns each): {:.1}x, rate-limited key {:.1}x (goal: at least 10x); the floor allows at most {:.1}x in throughput here",
+            "{name:<8} capacity: CPU per token ÷ CPU per introspection: {:.1}x, rate-limited key {:.1}x",
             tokens.cpu_ms() / introspections.cpu_ms(),
             tokens.cpu_ms() / limited_introspections.cpu_ms(),
-            floor.rate / tokens.rate
         );
+        if let Some((tokens, limited)) = counted_in_redis {
+            println!(
+                "{name:<8} with --redis-url, as replicas count: {:>6.0} tokens/s, {:>6.0} introspections/s of a rate-limited key counted in Redis (p50 {:.2} ms, p99 {:.2} ms; CPU {} per request) = {:.1}x",
+                tokens.rate,
+                limited.rate,
+                limited.p50_ms,
+                limited.p99_ms,
+                cpu_text(&limited),
+                limited.rate / tokens.rate
+            );
+        }
         println!(
             "{name:<8} mixed load, {MIXED_SECONDS:.0} s ({MIXED_CONNECTIONS} conns each of client_credentials and introspection, {MIXED_CONNECTIONS} signing in: half right, half wrong): {:.0} tokens/s, {:.0} introspections/s, {:.1} sign-ins/s (p50 {:.0} ms, p99 {:.0} ms; {} signed in, {} wrong, {} throttled, {} busy)",
             mixed.tokens_per_sec,
@@ -150,6 +180,18 @@ fn main() {
             memory.start_mib, memory.before_mixed_mib, memory.after_mixed_mib, memory.peak_mib,
         );
     }
+}
+
+/// Pins this process, the load generator, to LOAD_CPU (the server is started on SERVER_CPU):
+/// true when the machine has both CPUs and `taskset` works.
+fn pin_load_generator(cpus: usize) -> bool {
+    cpus > LOAD_CPU
+        && Command::new("taskset")
+            .args(["-a", "-p", "-c", &LOAD_CPU.to_string()])
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
 }
 
 /// The server's resident memory at points of the run, in MiB.
@@ -233,10 +275,13 @@ struct Rates {
     refreshes: LoadResult,
     introspections: LoadResult,
     introspections_alone: LoadResult,
-    /// Introspections of a key with a rate limit, so each is counted.
+    /// Introspections of a key with a rate limit, so each is counted (in memory).
     limited_introspections: LoadResult,
     floor: LoadResult,
     floor_alone: LoadResult,
+    /// On PostgreSQL, a server started with --redis-url: tokens, and introspections of the
+    /// limited key counted in Redis, taking turns.
+    counted_in_redis: Option<(LoadResult, LoadResult)>,
     memory: Memory,
     mixed: MixedResult,
 }
@@ -255,6 +300,44 @@ struct LoadResult {
 impl LoadResult {
     fn cpu_ms(&self) -> f64 {
         self.server_cpu_ms + self.database_cpu_ms
+    }
+}
+
+/// What one or more measured turns of a request kind counted, added up.
+#[derive(Default)]
+struct Sample {
+    requests: u64,
+    seconds: f64,
+    server_cpu_ms: f64,
+    database_cpu_ms: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Sample {
+    fn add(&mut self, turn: Sample) {
+        self.requests += turn.requests;
+        self.seconds += turn.seconds;
+        self.server_cpu_ms += turn.server_cpu_ms;
+        self.database_cpu_ms += turn.database_cpu_ms;
+        self.latencies.extend(turn.latencies);
+    }
+
+    fn result(mut self) -> LoadResult {
+        self.latencies.sort();
+        let latencies = &self.latencies;
+        let pct = |p: f64| {
+            latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
+                .as_secs_f64()
+                * 1000.0
+        };
+        let requests = self.requests as f64;
+        LoadResult {
+            rate: requests / self.seconds,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            server_cpu_ms: self.server_cpu_ms / requests,
+            database_cpu_ms: self.database_cpu_ms / requests,
+        }
     }
 }
 
@@ -296,8 +379,11 @@ fn stat_cpu_ms(stat: &str) -> f64 {
     ticks * 10.0
 }
 
-/// Starts a release server on a fresh database and measures both request kinds against it.
-fn http_rates(postgres_admin: Option<&str>) -> Rates {
+/// Starts a release server on a fresh database and measures both request kinds against it;
+/// on SERVER_CPU when `pinned`, but hashing as many passwords at once as the machine has
+/// `cpus`, as it would unpinned (each hashing slot keeps its 19 MiB: the memory goal is about
+/// them).
+fn http_rates(postgres_admin: Option<&str>, pinned: bool, cpus: usize) -> Rates {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -318,39 +404,44 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         }
     };
     let keys_dir = dir.path().join("keys");
-    let run = |args: &[&str]| {
-        let mut command = Command::new(BIN);
+    let with_env = |mut command: Command| {
         command
-            .args(args)
             .env("PORTCULLIS_DATABASE_URL", &database_url)
             .env("PORTCULLIS_KEYS_DIR", &keys_dir)
             .env("PORTCULLIS_LOG", "warn,portcullis=info");
         command
     };
-    // A plan no request reaches, so that a limited key's introspections are all counted and
-    // all answered; in Redis on PostgreSQL, as replicas would count.
-    USES_SERVICES.store(postgres_admin.is_some(), Ordering::Relaxed);
-    let redis_url = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    let mut serve_args = vec![
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--rate-limit-plan",
-        "bench=1000000000/min",
-    ];
-    if postgres_admin.is_some() {
-        serve_args.extend(["--redis-url", &redis_url]);
-    }
-    let mut server = run(&serve_args).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split(',').next().unwrap().to_owned();
-        }
+    let run = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        with_env(command)
     };
-    std::thread::spawn(move || for _ in lines {});
+    // A plan no request reaches, so that a limited key's introspections are all counted and
+    // all answered.
+    let hashes_at_once = cpus.to_string();
+    let serve = |more: &[&str]| {
+        let mut command = if pinned {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", &SERVER_CPU.to_string(), BIN]);
+            taskset
+        } else {
+            Command::new(BIN)
+        };
+        command
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--rate-limit-plan",
+                "bench=1000000000/min",
+                "--password-hashes-at-once",
+                &hashes_at_once,
+            ])
+            .args(more);
+        start_server(with_env(command))
+    };
+    USES_SERVICES.store(postgres_admin.is_some(), Ordering::Relaxed);
+    let (mut server, address) = serve(&[]);
     let pid = server.id();
     let start_mib = proc_status_mib(pid, "VmRSS");
     let out = run(&[
@@ -391,6 +482,7 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     .output()
     .unwrap();
     let limited_key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("API key JSON");
+    let limited_key_id = limited_key["id"].as_str().unwrap().to_owned();
     let limited_key = limited_key["key"].as_str().unwrap().to_owned();
 
     // An inactive answer is a 200 too: make sure the key is live before measuring.
@@ -427,7 +519,6 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         Some((&id, &secret)),
         "grant_type=client_credentials",
     );
-    let tokens = runtime.block_on(load(pid, &address, CONNECTIONS, token.clone()));
     let refresh_tokens = runtime.block_on(seed_refresh_families(&database_url, &run, CONNECTIONS));
     let refreshes = runtime.block_on(load_conversations(
         pid,
@@ -436,9 +527,9 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
             .map(|(client_id, token)| refresh_conversation(&address, client_id, token))
             .collect(),
     ));
-    let introspect = |key: &str| {
+    let introspect = |address: &str, key: &str| {
         raw_request(
-            &address,
+            address,
             "POST",
             "/introspect",
             Some((&id, &secret)),
@@ -448,16 +539,29 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
     // This machine's speed drifts over a run: the signature that introspection is compared
     // with is measured again right before, with the server idle.
     let sign_ms = 1000.0 / sign_rate(1);
-    let introspections = runtime.block_on(load(pid, &address, CONNECTIONS, introspect(&api_key)));
-    // One client at a time: no request has company to share the generation read with.
-    let introspections_alone = runtime.block_on(load(pid, &address, 1, introspect(&api_key)));
-    let limited_introspections =
-        runtime.block_on(load(pid, &address, CONNECTIONS, introspect(&limited_key)));
     // The floor: what any request costs the server when it needs neither a database nor a
     // signature (the JWKS is kept in memory), so that what introspection itself adds shows.
     let jwks = raw_request(&address, "GET", "/.well-known/jwks.json", None, "");
-    let floor = runtime.block_on(load(pid, &address, CONNECTIONS, jwks.clone()));
-    let floor_alone = runtime.block_on(load(pid, &address, 1, jwks));
+    let [tokens, introspections, limited_introspections, floor] = runtime
+        .block_on(taking_turns(
+            pid,
+            &address,
+            &[
+                token.clone(),
+                introspect(&address, &api_key),
+                introspect(&address, &limited_key),
+                jwks.clone(),
+            ],
+        ))
+        .try_into()
+        .ok()
+        .unwrap();
+    // One client at a time: no request has company to share the generation read with.
+    let alone = |request| load(pid, &address, 1, request, LOAD_SECONDS / 2.0);
+    let introspections_alone = runtime
+        .block_on(alone(introspect(&address, &api_key)))
+        .result();
+    let floor_alone = runtime.block_on(alone(jwks)).result();
 
     let users: Vec<String> = (0..MIXED_CONNECTIONS / 2)
         .map(|i| {
@@ -484,13 +588,55 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         })
         .collect();
     let before_mixed_mib = proc_status_mib(pid, "VmRSS");
-    let mixed = runtime.block_on(mixed_load(&address, users, token, introspect(&api_key)));
+    let mixed = runtime.block_on(mixed_load(
+        &address,
+        users,
+        token,
+        introspect(&address, &api_key),
+    ));
     let memory = Memory {
         start_mib,
         before_mixed_mib,
         after_mixed_mib: proc_status_mib(pid, "VmRSS"),
         peak_mib: proc_status_mib(pid, "VmHWM"),
     };
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // Replicas count in Redis: the same limited key, through a server started with
+    // --redis-url, taking turns with that server's tokens.
+    let counted_in_redis = postgres_admin.is_some().then(|| {
+        let redis_url = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+        let (mut server, address) = serve(&["--redis-url", &redis_url]);
+        let token = raw_request(
+            &address,
+            "POST",
+            "/token",
+            Some((&id, &secret)),
+            "grant_type=client_credentials",
+        );
+        let limited = introspect(&address, &limited_key);
+        let [tokens, limited] = runtime
+            .block_on(taking_turns(server.id(), &address, &[token, limited]))
+            .try_into()
+            .ok()
+            .unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        // Counted in Redis indeed, not in the server's memory for want of Redis.
+        let mut redis = redis::Client::open(redis_url)
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let counted: Option<u64> = redis::cmd("HGET")
+            .arg(format!("portcullis:rate:key:{limited_key_id}"))
+            .arg("dc")
+            .query(&mut redis)
+            .unwrap();
+        assert!(counted > Some(1000), "counted in Redis: {counted:?}");
+        (tokens, limited)
+    });
     let result = Rates {
         sign_ms,
         tokens,
@@ -500,11 +646,10 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         limited_introspections,
         floor,
         floor_alone,
+        counted_in_redis,
         memory,
         mixed,
     };
-    let _ = server.kill();
-    let _ = server.wait();
     if let (Some(admin), Some(name)) = (postgres_admin, pg_name) {
         runtime.block_on(pg_exec(
             admin,
@@ -512,6 +657,27 @@ fn http_rates(postgres_admin: Option<&str>) -> Rates {
         ));
     }
     result
+}
+
+/// Spawns `serve` and waits for the address it listens on.
+fn start_server(mut command: Command) -> (std::process::Child, String) {
+    let mut server = command.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    // The request log is read and dropped; warnings and errors are shown.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains(" WARN ") || line.contains(" ERROR ") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+    (server, address)
 }
 
 /// A public client allowed refresh tokens and, for it, one refresh-token family per
@@ -656,9 +822,10 @@ async fn load(
     address: &str,
     connections: usize,
     request: Arc<Vec<u8>>,
-) -> LoadResult {
+    seconds: f64,
+) -> Sample {
     let address = address.to_owned();
-    measure(server_pid, move |flags| {
+    measure(server_pid, seconds, move |flags| {
         (0..connections)
             .map(|_| {
                 let (flags, request, address) = (flags.clone(), request.clone(), address.clone());
@@ -734,7 +901,7 @@ async fn load_conversations(server_pid: u32, conversations: Vec<Conversation>) -
         .pool_max_idle_per_host(conversations.len())
         .build()
         .unwrap();
-    measure(server_pid, move |flags| {
+    let measured = measure(server_pid, LOAD_SECONDS, move |flags| {
         conversations
             .into_iter()
             .map(|mut conversation| {
@@ -759,16 +926,17 @@ async fn load_conversations(server_pid: u32, conversations: Vec<Conversation>) -
                 })
             })
             .collect()
-    })
-    .await
+    });
+    measured.await.result()
 }
 
-/// Starts the clients, lets them warm up, then measures for LOAD_SECONDS: requests, their
+/// Starts the clients, lets them warm up, then measures for `seconds`: requests, their
 /// latencies, and the CPU the server (and the services it uses) spent on them.
 async fn measure(
     server_pid: u32,
+    seconds: f64,
     start_clients: impl FnOnce(Arc<Flags>) -> Vec<tokio::task::JoinHandle<Vec<Duration>>>,
-) -> LoadResult {
+) -> Sample {
     let flags = Arc::new(Flags {
         measuring: AtomicBool::new(false),
         done: AtomicBool::new(false),
@@ -780,8 +948,8 @@ async fn measure(
     let start = Instant::now();
     let cpu_start = process_cpu_ms(server_pid);
     let database_cpu_start = services_cpu_ms();
-    tokio::time::sleep(Duration::from_secs_f64(LOAD_SECONDS)).await;
-    let total = flags.total.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let requests = flags.total.load(Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let server_cpu_ms = process_cpu_ms(server_pid) - cpu_start;
     let database_cpu_ms = services_cpu_ms() - database_cpu_start;
@@ -791,15 +959,37 @@ async fn measure(
     for task in tasks {
         latencies.extend(task.await.unwrap());
     }
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    LoadResult {
-        rate: total as f64 / elapsed,
-        p50_ms: pct(0.50).as_secs_f64() * 1000.0,
-        p99_ms: pct(0.99).as_secs_f64() * 1000.0,
-        server_cpu_ms: server_cpu_ms / total as f64,
-        database_cpu_ms: database_cpu_ms / total as f64,
+    Sample {
+        requests,
+        seconds: elapsed,
+        server_cpu_ms,
+        database_cpu_ms,
+        latencies,
     }
+}
+
+/// Each request kind in turn, ROUNDS times, LOAD_SECONDS / ROUNDS each: while the machine's
+/// speed drifts, every kind is measured in the same states of it, and their ratios hold.
+async fn taking_turns(
+    server_pid: u32,
+    address: &str,
+    requests: &[Arc<Vec<u8>>],
+) -> Vec<LoadResult> {
+    let mut samples: Vec<Sample> = requests.iter().map(|_| Sample::default()).collect();
+    let turn_seconds = LOAD_SECONDS / f64::from(ROUNDS);
+    for _ in 0..ROUNDS {
+        for (request, sample) in requests.iter().zip(&mut samples) {
+            let turn = load(
+                server_pid,
+                address,
+                CONNECTIONS,
+                request.clone(),
+                turn_seconds,
+            );
+            sample.add(turn.await);
+        }
+    }
+    samples.into_iter().map(Sample::result).collect()
 }
 
 /// What the mixed phase served.
