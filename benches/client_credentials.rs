@@ -512,13 +512,16 @@ fn http_rates(postgres_admin: Option<&str>, pinned: bool, cpus: usize) -> Rates 
         "{limited_answer}"
     );
 
-    let token = raw_request(
-        &address,
-        "POST",
-        "/token",
-        Some((&id, &secret)),
-        "grant_type=client_credentials",
-    );
+    let token_request = |address: &str| {
+        raw_request(
+            address,
+            "POST",
+            "/token",
+            Some((&id, &secret)),
+            "grant_type=client_credentials",
+        )
+    };
+    let token = token_request(&address);
     let refresh_tokens = runtime.block_on(seed_refresh_families(&database_url, &run, CONNECTIONS));
     let refreshes = runtime.block_on(load_conversations(
         pid,
@@ -609,13 +612,7 @@ fn http_rates(postgres_admin: Option<&str>, pinned: bool, cpus: usize) -> Rates 
         let redis_url = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
         let (mut server, address) = serve(&["--redis-url", &redis_url]);
-        let token = raw_request(
-            &address,
-            "POST",
-            "/token",
-            Some((&id, &secret)),
-            "grant_type=client_credentials",
-        );
+        let token = token_request(&address);
         let limited = introspect(&address, &limited_key);
         let [tokens, limited] = runtime
             .block_on(taking_turns(server.id(), &address, &[token, limited]))

@@ -121,7 +121,7 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -188,30 +188,7 @@ mod tests {
         };
 
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (path, stop) = (path.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let other = Connection::open(&path).unwrap();
-                other.busy_timeout(Duration::from_secs(5)).unwrap();
-                other.pragma_update(None, "synchronous", "OFF").unwrap();
-                let mut commits = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    other
-                        .execute(
-                            "UPDATE credential_generation SET generation = generation + 1, \
-                             change_count = change_count + 1 WHERE id = 1",
-                            [],
-                        )
-                        .unwrap();
-                    commits += 1;
-                    // Pauses of varying length, so that questions also find nothing changed.
-                    if commits.is_multiple_of(3) {
-                        std::thread::sleep(Duration::from_micros(commits % 50));
-                    }
-                }
-                commits
-            })
-        };
+        let writer = commit_until(&path, Arc::clone(&stop));
         let (mut questions, mut unchanged) = (0, 0);
         let mut previous = None;
         while questions < 20_000 {
@@ -232,5 +209,35 @@ mod tests {
             unchanged > 100,
             "{unchanged} questions answered without a read"
         );
+    }
+
+    /// Another connection (as the CLI or another server would be) changing the generation
+    /// until `stop`, with pauses of varying length so that questions also find nothing
+    /// changed; returns how many commits it made.
+    pub(in crate::credentials) fn commit_until(
+        path: &Path,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<u64> {
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let other = Connection::open(&path).unwrap();
+            other.busy_timeout(Duration::from_secs(5)).unwrap();
+            other.pragma_update(None, "synchronous", "OFF").unwrap();
+            let mut commits = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                other
+                    .execute(
+                        "UPDATE credential_generation SET generation = generation + 1, \
+                         change_count = change_count + 1 WHERE id = 1",
+                        [],
+                    )
+                    .unwrap();
+                commits += 1;
+                if commits.is_multiple_of(3) {
+                    std::thread::sleep(Duration::from_micros(commits % 50));
+                }
+            }
+            commits
+        })
     }
 }

@@ -124,6 +124,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::credentials::sqlite::tests::commit_until;
     use crate::store::Store;
 
     async fn migrated(path: &Path) -> Store {
@@ -146,27 +147,7 @@ mod tests {
             SqliteGenerationReader::open(&path).unwrap(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (path, stop) = (path.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let other = Connection::open(&path).unwrap();
-                other.busy_timeout(Duration::from_secs(5)).unwrap();
-                other.pragma_update(None, "synchronous", "OFF").unwrap();
-                let mut commits = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    other
-                        .execute(
-                            "UPDATE credential_generation SET generation = generation + 1, \
-                             change_count = change_count + 1 WHERE id = 1",
-                            [],
-                        )
-                        .unwrap();
-                    commits += 1;
-                    std::thread::sleep(Duration::from_micros(commits % 200));
-                }
-                commits
-            })
-        };
+        let writer = commit_until(&path, Arc::clone(&stop));
         const ASKERS: usize = 32;
         const QUESTIONS: usize = 300;
         let askers: Vec<_> = (0..ASKERS)
