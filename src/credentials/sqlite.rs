@@ -128,7 +128,8 @@ pub(super) mod tests {
     use super::*;
     use crate::store::Store;
 
-    async fn migrated(path: &Path) -> Store {
+    /// A new database file at `path`, migrated.
+    pub(in crate::credentials) async fn migrated(path: &Path) -> Store {
         let store = Store::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();

@@ -118,22 +118,12 @@ fn unavailable(why: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use rusqlite::Connection;
 
     use super::*;
-    use crate::credentials::sqlite::tests::commit_until;
-    use crate::store::Store;
-
-    async fn migrated(path: &Path) -> Store {
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        store
-    }
+    use crate::credentials::sqlite::tests::{commit_until, migrated};
 
     /// Requests asking at once, on two threads, while another connection commits at random
     /// moments: every answer includes every change committed before its question, and the
