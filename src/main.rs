@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// mimalloc rather than glibc's malloc: a request's many small allocations cost a fifth fewer
-/// instructions (docs/decisions.md, "The allocator").
+/// instructions (docs/decisions.md, "The per-request floor, and how the introspection ratio is
+/// measured").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

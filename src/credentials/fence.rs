@@ -100,9 +100,9 @@ impl GenerationFence {
             }) => Ok(Observed::new(read, seen)),
             Some(Finished {
                 generation: None, ..
-            }) => Err(StoreError::Unavailable(sqlx::Error::Io(
-                std::io::Error::other("the credential generation could not be read"),
-            ))),
+            }) => Err(StoreError::unavailable_because(
+                "the credential generation could not be read",
+            )),
             // The shared read is late: read alone, so any error is this request's own.
             None => {
                 let seen = self.store.credential_generation().await?;

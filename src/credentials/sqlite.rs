@@ -117,7 +117,7 @@ impl Reader {
 
 /// The file cannot be read right now (locked, gone, unreadable): the request is worth retrying.
 fn unavailable(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e)))
+    StoreError::unavailable_because(e)
 }
 
 #[cfg(test)]

@@ -111,9 +111,7 @@ async fn run_rounds(shared: Arc<Shared>) {
 }
 
 fn unavailable(why: &str) -> StoreError {
-    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(format!(
-        "credential freshness: {why}"
-    ))))
+    StoreError::unavailable_because(format!("credential freshness: {why}"))
 }
 
 #[cfg(test)]

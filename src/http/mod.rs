@@ -115,8 +115,8 @@ pub fn router(state: AppState) -> Router {
     // Around every route, outermost first: a client's unusable request id is dropped, a new
     // one made where there is none, the response given it, the request's span opened around
     // everything else, and then the guards every request passes. One stack, applied once:
-    // axum clones and boxes each `Router::layer` per request, so ten of them cost more than
-    // some handlers. (They still wrap each route, after routing, so the span and the metrics
+    // axum clones and boxes each `Router::layer` per request, so eleven of them cost more
+    // than some handlers. (They still wrap each route, after routing, so the span and the metrics
     // see the matched route.)
     let request_log = TraceLayer::new_for_http()
         .make_span_with(request_log::span_for)

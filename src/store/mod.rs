@@ -65,6 +65,14 @@ pub enum StoreError {
     Internal(#[source] sqlx::Error),
 }
 
+impl StoreError {
+    /// The database cannot answer now, for a cause found outside sqlx (the credential
+    /// freshness checks): worth retrying later, like any other `Unavailable`.
+    pub fn unavailable_because(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(sqlx::Error::Io(std::io::Error::other(cause)))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
