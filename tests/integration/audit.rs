@@ -17,13 +17,7 @@ on_both_databases!(
 );
 
 async fn events(env: &TestEnv, query: &str) -> Value {
-    let response = env
-        .admin(Method::GET, &format!("/admin/audit-events{query}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    env.admin_get(&format!("/admin/audit-events{query}")).await
 }
 
 fn actions(page: &Value) -> Vec<String> {
@@ -332,14 +326,7 @@ async fn sign_ins_consents_and_reuse_are_recorded(backend: Backend) {
     assert_eq!(replay.status(), 400);
 
     // An operator withdraws erin's consent: her grants to the app end with it.
-    let erin: Value = env
-        .admin(Method::GET, "/admin/users?limit=200")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let erin: Value = env.admin_get("/admin/users?limit=200").await;
     let erin_id = erin["users"]
         .as_array()
         .unwrap()
@@ -350,14 +337,7 @@ async fn sign_ins_consents_and_reuse_are_recorded(backend: Backend) {
         .unwrap()
         .to_owned();
     let consents_path = format!("/admin/users/{erin_id}/consents");
-    let listed: Value = env
-        .admin(Method::GET, &consents_path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = env.admin_get(&consents_path).await;
     assert_eq!(
         listed["consents"][0]["client_id"],
         client.id.as_str(),
@@ -369,14 +349,7 @@ async fn sign_ins_consents_and_reuse_are_recorded(backend: Backend) {
     assert_eq!(withdrawn.status(), 204);
     let again = env.admin(Method::DELETE, &one).send().await.unwrap();
     assert_eq!(again.status(), 404);
-    let listed: Value = env
-        .admin(Method::GET, &consents_path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = env.admin_get(&consents_path).await;
     assert_eq!(listed["consents"], json!([]));
     let after = env
         .refresh(&client, second["refresh_token"].as_str().unwrap(), None)
@@ -489,14 +462,7 @@ async fn an_event_is_written_only_with_its_change(backend: Backend) {
         .await
         .unwrap();
     assert!(create.status().is_server_error());
-    let listed: Value = env
-        .admin(Method::GET, "/admin/api-keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = env.admin_get("/admin/api-keys").await;
     assert!(
         !listed.to_string().contains("\"never\""),
         "a key was made without its event"

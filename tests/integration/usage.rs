@@ -60,13 +60,7 @@ async fn service_key(env: &TestEnv, name: &str) -> (String, String) {
 
 /// `GET /admin/api-keys/{id}`'s `usage`: today's.
 async fn usage_today(env: &TestEnv, id: &str) -> Value {
-    let response = env
-        .admin(Method::GET, &format!("/admin/api-keys/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let key: Value = response.json().await.unwrap();
+    let key = env.admin_get(&format!("/admin/api-keys/{id}")).await;
     key["usage"].clone()
 }
 
@@ -136,14 +130,7 @@ async fn exchanges_and_introspections_are_counted_exactly(backend: Backend) {
     assert!(usage["last_used_at"].as_i64().unwrap() >= usage["last_exchange_at"].as_i64().unwrap());
     // A key nobody used shows zeros; so does the admin key, which asked (its own requests,
     // to the admin API or introspecting, are not uses of the key it asked about).
-    let listed: Value = env
-        .admin(Method::GET, "/admin/api-keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = env.admin_get("/admin/api-keys").await;
     let admin_id = listed["api_keys"]
         .as_array()
         .unwrap()

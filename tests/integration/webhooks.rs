@@ -274,14 +274,7 @@ async fn events_since(
     endpoint_id: &str,
     wanted: impl Fn(&str) -> bool,
 ) -> Vec<String> {
-    let page: Value = env
-        .admin(Method::GET, "/admin/audit-events?limit=200")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = env.admin_get("/admin/audit-events?limit=200").await;
     let mut events = page["events"].as_array().unwrap().clone();
     events.reverse();
     let registered = events
@@ -311,13 +304,8 @@ async fn create_key_at(env: &TestEnv, base: &str, name: &str) -> String {
 }
 
 async fn show(env: &TestEnv, endpoint_id: &str) -> Value {
-    let response = env
-        .admin(Method::GET, &format!("/admin/webhooks/{endpoint_id}"))
-        .send()
+    env.admin_get(&format!("/admin/webhooks/{endpoint_id}"))
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 /// How many times each id arrived.
@@ -645,14 +633,7 @@ async fn bad_endpoints_are_refused_and_the_secret_is_shown_once(backend: Backend
     let id = created["id"].as_str().unwrap();
     assert!(id.starts_with("whk_"));
     assert_eq!(created["actions"], json!(["api_key.*"]));
-    let listed: Value = env
-        .admin(Method::GET, "/admin/webhooks")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = env.admin_get("/admin/webhooks").await;
     assert_eq!(listed["webhooks"][0]["id"], id);
     let shown = show(&env, id).await;
     let audit = env
@@ -737,13 +718,8 @@ async fn bad_endpoints_are_refused_and_the_secret_is_shown_once(backend: Backend
         assert_eq!(gone.status(), 404);
     }
     let deletions: Value = env
-        .admin(Method::GET, "/admin/audit-events?action=webhook.deleted")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get("/admin/audit-events?action=webhook.deleted")
+        .await;
     let actors: Vec<&str> = deletions["events"]
         .as_array()
         .unwrap()

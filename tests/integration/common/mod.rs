@@ -733,6 +733,13 @@ impl TestEnv {
             .bearer_auth(&self.admin_key)
     }
 
+    /// `GET` on the admin API with the admin key; expects a 200 and returns its body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let response = self.admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     /// Introspects `token` with the admin key; expects a 200.
     pub async fn introspect(&self, token: &str) -> Value {
         introspect_at(&self.http, &self.server, &self.admin_key, token).await
